@@ -1,0 +1,9 @@
+"""Over-parametrized gradient methods for tensor factorization, for scikit-learn users.
+
+Fit a model with far more components than needed from a small random
+initialization and read the rank off the fitted estimator.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,191 @@
+"""Tensorly backend handling: the only module that names a backend.
+
+Library code never calls ``tl.set_backend``. An estimator resolves one backend
+name per call with :func:`resolve_backend` and runs its numerical work inside
+:func:`backend_context`. Arrays cross the host/backend boundary through
+:func:`to_backend` and :func:`to_numpy`; FFTs, which tensorly does not provide,
+are dispatched here to the backend's own module.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+import tensorly as tl
+
+__all__ = [
+    "array_backend",
+    "backend_context",
+    "fft",
+    "ifft",
+    "irfft",
+    "real",
+    "resolve_backend",
+    "rfft",
+    "to_backend",
+    "to_namespace",
+    "to_numpy",
+]
+
+_SUPPORTED = ("numpy", "pytorch", "jax", "tensorflow", "paddle", "cupy")
+
+
+def array_backend(X):
+    """Name of the tensorly backend an array belongs to, or ``None`` if unknown.
+
+    Parameters
+    ----------
+    X : object
+        An array of any library.
+
+    Returns
+    -------
+    name : str or None
+        ``"numpy"``, ``"pytorch"``, ``"jax"``, ... or ``None`` for objects that
+        are not arrays of a known library (lists, pandas frames, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array_backend(np.zeros(3))
+    'numpy'
+    >>> array_backend([1.0, 2.0]) is None
+    True
+    """
+    module = type(X).__module__.split(".")[0]
+    return {
+        "numpy": "numpy",
+        "torch": "pytorch",
+        "jax": "jax",
+        "jaxlib": "jax",
+        "tensorflow": "tensorflow",
+        "paddle": "paddle",
+        "cupy": "cupy",
+    }.get(module)
+
+
+def resolve_backend(backend, X=None):
+    """Choose the backend a computation runs on.
+
+    Parameters
+    ----------
+    backend : str or None
+        A tensorly backend name forces that backend. ``None`` uses the backend of
+        ``X`` when ``X`` is an array of a known library other than numpy, else
+        tensorly's active backend.
+    X : object, default=None
+        The user's input.
+
+    Returns
+    -------
+    name : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_backend(None, np.ones(2))
+    'numpy'
+    >>> resolve_backend("numpy")
+    'numpy'
+    """
+    if backend is not None:
+        if backend not in _SUPPORTED:
+            raise ValueError(
+                f"backend={backend!r} is not a tensorly backend; expected None or one of "
+                f"{_SUPPORTED}."
+            )
+        return backend
+    detected = array_backend(X)
+    if detected is not None and detected != "numpy":
+        return detected
+    return tl.get_backend()
+
+
+@contextmanager
+def backend_context(name):
+    """Run a block on backend ``name`` without touching other threads' backend.
+
+    Examples
+    --------
+    >>> with backend_context("numpy"):
+    ...     x = to_backend([1.0, 2.0])
+    >>> type(x).__name__
+    'ndarray'
+    """
+    with tl.backend_context(name, local_threadsafe=True):
+        yield
+
+
+def to_backend(array, dtype=np.float64):
+    """Move a host array to the active backend, as ``dtype`` (float64 by default)."""
+    return tl.tensor(np.asarray(array, dtype=dtype))
+
+
+def to_numpy(array):
+    """Return ``array`` as a numpy array (a no-op for numpy input)."""
+    if isinstance(array, np.ndarray):
+        return array
+    return tl.to_numpy(array)
+
+
+def to_namespace(array, backend):
+    """Convert a numpy array to the array type of ``backend`` (fitted attributes)."""
+    if backend == "numpy" or array is None:
+        return array
+    with backend_context(backend):
+        return tl.tensor(np.asarray(array))
+
+
+def _fft_module():
+    name = tl.get_backend()
+    if name == "numpy":
+        return np.fft
+    if name == "pytorch":
+        import torch
+
+        return torch.fft
+    if name in ("jax",):
+        import jax.numpy as jnp
+
+        return jnp.fft
+    if name == "cupy":
+        import cupy
+
+        return cupy.fft
+    raise NotImplementedError(f"FFT is not available for backend {name!r}.")
+
+
+def rfft(x, axis=-1):
+    """Real-input FFT along ``axis`` on the active backend (``k//2 + 1`` outputs)."""
+    module = _fft_module()
+    if tl.get_backend() == "pytorch":
+        return module.rfft(x, dim=axis)
+    return module.rfft(x, axis=axis)
+
+
+def irfft(x, n, axis=-1):
+    """Inverse of :func:`rfft` returning a real array of length ``n`` along ``axis``."""
+    module = _fft_module()
+    if tl.get_backend() == "pytorch":
+        return module.irfft(x, n=n, dim=axis)
+    return module.irfft(x, n=n, axis=axis)
+
+
+def fft(x, axis=-1):
+    """Complex FFT along ``axis`` on the active backend."""
+    module = _fft_module()
+    if tl.get_backend() == "pytorch":
+        return module.fft(x, dim=axis)
+    return module.fft(x, axis=axis)
+
+
+def ifft(x, axis=-1):
+    """Inverse complex FFT along ``axis`` on the active backend."""
+    module = _fft_module()
+    if tl.get_backend() == "pytorch":
+        return module.ifft(x, dim=axis)
+    return module.ifft(x, axis=axis)
+
+
+def real(x):
+    """Real part of a (possibly complex) backend array."""
+    return x.real

@@ -1,0 +1,276 @@
+"""Rank estimates and recovery metrics, defined once for the whole library.
+
+All functions take and return numpy arrays (fitted estimators post-process on
+the host).
+
+Rank definitions
+----------------
+CP (:func:`group_components`, :func:`cp_rank`)
+    Over-parametrized gradient descent spreads one true component over several
+    model columns. Columns whose directions agree (``|cos| >= 0.99``) are grouped,
+    their weights summed (for even order ``w`` and ``-w`` are the same
+    component; for odd order ``-w`` flips the weight's sign), and groups whose
+    ``|weight| >= rank_tol * max |weight|`` are counted.
+Tubal (:func:`tubal_rank`)
+    Maximum over the Fourier-domain frontal slices of the number of singular
+    values ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices).
+Tucker (:func:`multilinear_rank`)
+    Per mode, the number of singular values of the unfolding ``>= rank_tol *
+    sigma_max``; :func:`effective_rank` is the scale-free Roy-Vetterli measure.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = [
+    "RecoveryResult",
+    "cp_rank",
+    "effective_rank",
+    "group_components",
+    "multilinear_rank",
+    "recovery_score",
+    "relative_error",
+    "singular_value_rank",
+    "tubal_rank",
+    "tubal_singular_values",
+]
+
+
+def relative_error(estimate, truth):
+    """Frobenius relative error ``||estimate - truth|| / ||truth||``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> relative_error(np.array([1.0, 1.0]), np.array([1.0, 0.0]))
+    1.0
+    """
+    estimate, truth = np.asarray(estimate), np.asarray(truth)
+    return float(np.linalg.norm(estimate - truth) / np.linalg.norm(truth))
+
+
+def _canonical_sign(directions, weights, order):
+    """Flip each direction so its largest-magnitude entry is positive."""
+    pivots = directions[np.argmax(np.abs(directions), axis=0), np.arange(directions.shape[1])]
+    flip = np.where(pivots < 0, -1.0, 1.0)
+    return directions * flip, weights * flip**order
+
+
+def group_components(directions, weights, order, cos_tol=0.99):
+    """Merge model columns that represent the same symmetric rank-one term.
+
+    Parameters
+    ----------
+    directions : ndarray of shape (n_features, n_columns)
+        Column directions (normalized inside).
+    weights : ndarray of shape (n_columns,)
+        Signed weight of each column's term ``weight * u^{⊗order}``.
+    order : int
+        Tensor order (decides whether ``-u`` flips the weight's sign).
+    cos_tol : float, default=0.99
+        Columns with ``|cos| >= cos_tol`` to a group's direction join it.
+
+    Returns
+    -------
+    components : ndarray of shape (n_groups, n_features)
+        Unit directions, by decreasing ``|weight|``.
+    weights : ndarray of shape (n_groups,)
+        Summed weights of the groups.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 0.999, 0.0], [0.0, 0.04, 1.0]])
+    >>> comps, w = group_components(W, np.array([2.0, 1.0, 0.5]), order=4)
+    >>> w
+    array([3. , 0.5])
+    """
+    norms = np.linalg.norm(directions, axis=0)
+    unit = directions / np.where(norms > 0, norms, 1.0)
+    unit, weights = _canonical_sign(unit, np.asarray(weights, dtype=float), order)
+    group_dirs, group_weights, members = [], [], []
+    for j in np.argsort(-np.abs(weights), kind="stable"):
+        if norms[j] == 0:
+            continue
+        cos = np.array([d @ unit[:, j] for d in group_dirs])
+        hit = np.flatnonzero(np.abs(cos) >= cos_tol)
+        if hit.size:
+            g = hit[0]
+            flip = np.sign(cos[g])
+            group_weights[g] += weights[j] * flip**order
+            members[g].append(j)
+        else:
+            group_dirs.append(unit[:, j])
+            group_weights.append(weights[j])
+            members.append([j])
+    if not group_dirs:
+        return np.zeros((0, directions.shape[0])), np.zeros(0)
+    group_weights = np.asarray(group_weights)
+    order_idx = np.argsort(-np.abs(group_weights), kind="stable")
+    return np.asarray(group_dirs)[order_idx], group_weights[order_idx]
+
+
+def cp_rank(weights, rank_tol):
+    """Number of weights with ``|w| >= rank_tol * max |w|`` (0 for no weights).
+
+    Examples
+    --------
+    >>> cp_rank([3.0, -1.0, 1e-9], rank_tol=1e-3)
+    2
+    """
+    weights = np.abs(np.asarray(weights, dtype=float))
+    if weights.size == 0 or weights.max() == 0:
+        return 0
+    return int(np.sum(weights >= rank_tol * weights.max()))
+
+
+class RecoveryResult(NamedTuple):
+    """Outcome of :func:`recovery_score`."""
+
+    score: float
+    cosines: np.ndarray
+    matching: np.ndarray
+
+
+def recovery_score(estimated, truth, sign_invariant=True):
+    """Permutation- (and sign-) invariant recovery of true components.
+
+    Each true component is matched to a distinct estimated one by the Hungarian
+    algorithm on ``|cos|``; missing estimates count as cosine 0.
+
+    Parameters
+    ----------
+    estimated : ndarray of shape (n_estimated, n_features)
+    truth : ndarray of shape (n_true, n_features)
+    sign_invariant : bool, default=True
+        Compare ``|cos|``; otherwise signed cosines.
+
+    Returns
+    -------
+    result : RecoveryResult
+        ``score`` is the mean matched cosine, ``cosines[k]`` the cosine of true
+        component ``k`` with its match, ``matching[k]`` that match's index (-1 if
+        none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> recovery_score(np.array([[0.0, -1.0], [1.0, 0.0]]), np.eye(2)).score
+    1.0
+    """
+    est = np.atleast_2d(np.asarray(estimated, dtype=float))
+    tru = np.atleast_2d(np.asarray(truth, dtype=float))
+    matching = np.full(tru.shape[0], -1)
+    cosines = np.zeros(tru.shape[0])
+    if est.size:
+        est = est / np.maximum(np.linalg.norm(est, axis=1, keepdims=True), 1e-300)
+        tru_u = tru / np.linalg.norm(tru, axis=1, keepdims=True)
+        cos = tru_u @ est.T
+        gain = np.abs(cos) if sign_invariant else cos
+        rows, cols = linear_sum_assignment(-gain)
+        matching[rows] = cols
+        cosines[rows] = gain[rows, cols]
+    return RecoveryResult(float(cosines.mean()), cosines, matching)
+
+
+def singular_value_rank(singular_values, rank_tol):
+    """Count singular values ``>= rank_tol * max`` (0 for an all-zero input)."""
+    s = np.abs(np.asarray(singular_values, dtype=float))
+    if s.size == 0 or s.max() == 0:
+        return 0
+    return int(np.sum(s >= rank_tol * s.max()))
+
+
+def effective_rank(matrix_or_singular_values):
+    """Roy-Vetterli effective rank ``exp(H(p))``, ``p = s / sum(s)``.
+
+    Parameters
+    ----------
+    matrix_or_singular_values : ndarray
+        A 2-D matrix, or a 1-D array of singular values.
+
+    Returns
+    -------
+    rank : float
+        Between 1 and ``min(shape)`` (0 for a zero matrix).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(effective_rank(np.eye(3)), 6)
+    3.0
+    """
+    a = np.asarray(matrix_or_singular_values, dtype=float)
+    s = np.linalg.svd(a, compute_uv=False) if a.ndim == 2 else np.abs(a)
+    total = s.sum()
+    if total == 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def tubal_singular_values(X):
+    """Singular values of each independent Fourier-domain frontal slice.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n1, n2, k)
+        Real third-order tensor, tubes along the last axis.
+
+    Returns
+    -------
+    s : ndarray of shape (k // 2 + 1, min(n1, n2))
+        ``s[f]`` are the singular values of slice ``f`` of ``rfft(X, axis=2)``.
+    """
+    Xf = np.fft.rfft(np.asarray(X, dtype=float), axis=2)
+    return np.linalg.svd(np.moveaxis(Xf, 2, 0), compute_uv=False)
+
+
+def tubal_rank(X, rank_tol=1e-6):
+    """Tubal rank: max over Fourier slices of the singular values above threshold.
+
+    The threshold is ``rank_tol * sigma_max`` with ``sigma_max`` the largest
+    singular value over all slices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.normal(size=(6, 2, 4)), rng.normal(size=(2, 5, 4))
+    >>> from numpy.fft import rfft, irfft
+    >>> X = irfft(np.einsum("irf,rjf->ijf", rfft(A, axis=2), rfft(B, axis=2)), n=4, axis=2)
+    >>> tubal_rank(X)
+    2
+    """
+    s = tubal_singular_values(X)
+    if s.max() == 0:
+        return 0
+    return int(np.max(np.sum(s >= rank_tol * s.max(), axis=1)))
+
+
+def _unfold(X, mode):
+    return np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
+
+
+def multilinear_rank(X, rank_tol=1e-6):
+    """Multilinear rank: per mode, the rank of the unfolding at ``rank_tol``.
+
+    Returns
+    -------
+    ranks : tuple of int
+    effective : tuple of float
+        Roy-Vetterli effective rank of each unfolding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.einsum("i,j,k->ijk", np.ones(3), np.arange(4.0), np.ones(2))
+    >>> multilinear_rank(X)[0]
+    (1, 1, 1)
+    """
+    X = np.asarray(X, dtype=float)
+    svals = [np.linalg.svd(_unfold(X, m), compute_uv=False) for m in range(X.ndim)]
+    ranks = tuple(singular_value_rank(s, rank_tol) for s in svals)
+    return ranks, tuple(effective_rank(s) for s in svals)

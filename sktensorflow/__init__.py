@@ -4,6 +4,8 @@ Fit a model with far more components than needed from a small random
 initialization and read the rank off the fitted estimator.
 """
 
+from ._overparam_cp import OverparamCP
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["OverparamCP", "__version__"]

@@ -188,8 +188,10 @@ class _Flow:
     _C = (2 / 9, 1 / 3, 4 / 9)
     _E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
 
-    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, **_):
+    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, loss_atol=0.0,
+                 **_):
         self.h, self.rtol, self.atol, self.max_step = float(learning_rate), rtol, atol, max_step
+        self.loss_atol = loss_atol  # rounding level of the loss, for the decrease test
         self.cap = np.inf  # step bound learned from steps that failed to decrease the loss
 
     def _attempt(self, fun, params, g1, h):
@@ -201,15 +203,14 @@ class _Flow:
         finite = all(np.isfinite(v) for v in (l2, l3, loss)) and _all_finite(err)
         return new, loss, g4, err, finite
 
-    @staticmethod
-    def _decreases(loss, new_loss, grads, new_grads, h):
+    def _decreases(self, loss, new_loss, grads, new_grads, h):
         """Sufficient decrease along the flow, ``dL/dt = -||grad||^2``.
 
         Rejects steps at the edge of the explicit scheme's stability region,
         where the error estimate can stay small while the iterates oscillate.
         """
         slope = min(_sq_norm(grads), _sq_norm(new_grads))
-        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss)
+        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss) + self.loss_atol
 
     def step(self, fun, params, loss, grads, h_max, scale):
         h, evals, rejected = min(self.h, h_max, self.max_step), 0, False
@@ -332,7 +333,8 @@ def minimize(fun, params, *, solver="gd", learning_rate=1e-2, max_iter=1000, tol
     describe : callable, default=None
         ``describe(params) -> str`` for the progress bar (e.g. the current rank).
     **solver_options
-        Passed to the step rule (``rtol``, ``atol``, ``max_step`` for ``"flow"``;
+        Passed to the step rule (``rtol``, ``atol``, ``max_step``, ``loss_atol`` (the
+        loss's rounding level, for the sufficient-decrease test) for ``"flow"``;
         ``beta1``, ``beta2``, ``eps`` for ``"adam"``).
 
     Returns

@@ -1,0 +1,241 @@
+"""OverparamCP: symmetric CP decomposition by over-parametrized gradient descent."""
+
+import numpy as np
+
+from . import _backend
+from ._base import Interval, Real, StrOptions
+from ._optim import Schedule
+from ._symmetric import BaseSymmetricCP, reinit_small_columns
+from .models import symmetric_cp as scp
+
+__all__ = ["OverparamCP"]
+
+
+class OverparamCP(BaseSymmetricCP):
+    """Symmetric CP decomposition by over-parametrized gradient descent.
+
+    Fits ``T ≈ sum_i s_i ||w_i||² (w_i/||w_i||)^{⊗order}`` with ``width`` columns
+    ``w_i`` to a symmetric target tensor ``T*`` built from ``X`` (Wang, Wu, Lee,
+    Ma and Ge, "Beyond Lazy Training for Over-parameterized Tensor
+    Decomposition", NeurIPS 2020). In the *rich* regime the columns start small
+    and gradient descent's implicit bias fits one component at a time, so the
+    number of components with non-negligible weight is a rank estimate; in the
+    *lazy* (NTK) regime the columns start large, the output is scaled by
+    ``1/sqrt(width)`` and the dynamics stay close to their linearization.
+
+    The target is never materialized: every contraction the gradient needs is
+    computed from the samples (``O(n_samples * n_features * width)`` per step),
+    the CP factors or the dense array the user passed.
+
+    Parameters
+    ----------
+    width : int, default=32
+        Number of columns of the over-parametrized model.
+    order : int, default=3
+        Order of the symmetric tensor.
+    init_scale : float, default=None
+        Initial norm of every column, relative to ``sqrt(||T*||_F)`` (so it does
+        not depend on the scale of the data). ``None``: 1e-3 for
+        ``regime="rich"``, 1.0 for ``regime="lazy"``.
+    regime : {"rich", "lazy"}, default="rich"
+        ``"rich"``: columns start at ``init_scale`` in uniform random directions.
+        ``"lazy"``: columns come in identical pairs of opposite sign (the output
+        starts at zero) and the output is scaled by ``1/sqrt(width)``.
+    tensor : {"moment", "cumulant", "precomputed"}, default="moment"
+        ``"moment"``: ``T* = (1/n) sum_s x_s^{⊗order}``. ``"cumulant"``: the
+        cumulant of centered (optionally whitened) samples, order 2, 3 or 4.
+        ``"precomputed"``: ``X`` is the target, a symmetric array of shape
+        ``(d,) * order`` or a symmetric tensorly ``CPTensor``.
+    whiten : bool, default=False
+        With ``tensor="cumulant"``, whiten the centered samples first (the
+        order-4 cumulant of whitened independent sources is orthogonally
+        decomposable).
+    signs : {"auto", "positive", "both"}, default="auto"
+        Signs of the columns' terms. ``"both"`` alternates ``+1, -1`` so that
+        negative weights can be fitted; ``"auto"`` is ``"positive"`` for odd
+        orders (where ``-w`` flips the sign) and for even-order moments, else
+        ``"both"``.
+    reinit_every : float, default=None
+        Flow time between re-initializations of small columns (rich regime
+        only); ``None`` never re-initializes.
+    reinit_threshold : float, default=1e-2
+        Columns with norm below ``reinit_threshold * sqrt(||T*||_F)`` that are not
+        growing are re-drawn at the initial norm at each re-initialization.
+    learning_rate : float or "auto", default="auto"
+        Step (``solver="gd"``/``"adam"``) or first trial step (``"flow"``).
+        ``"auto"`` scales with ``1 / (order² ||T*||_F)``.
+    solver : {"flow", "gd", "adam"}, default="flow"
+        Step rule of the shared loop; ``"flow"`` follows the gradient flow with
+        error control.
+    max_iter : int, default=2000
+    tol : float, default=1e-5
+        Stop when no column changes faster than ``tol * ||T*||_F`` relative to its
+        norm (its rate under the gradient flow).
+    rank_tol : float, default=1e-2
+        Components whose weight is below ``rank_tol`` times the largest are not
+        counted in ``rank_``.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Show a progress bar with the loss and the current rank.
+    callback : callable, default=None
+        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+    backend : str, default=None
+        Tensorly backend; ``None`` uses the input's array library.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (rank_, n_features)
+        Recovered unit components, by decreasing ``|weight|``.
+    weights_ : ndarray of shape (rank_,)
+        Their signed weights (summed over the columns that represent them).
+    rank_ : int
+        Estimated CP rank (see :mod:`sktensorflow.metrics`).
+    effective_rank_ : float
+        Roy-Vetterli effective rank of the grouped weights.
+    columns_ : ndarray of shape (n_features, width)
+        The fitted over-parametrized columns ``w_i``.
+    column_weights_ : ndarray of shape (width,)
+        ``s_i ||w_i||²`` (including the ``1/sqrt(width)`` scaling when lazy).
+    n_iter_ : int
+    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+        ``½||T - T*||²`` at the start and after every iteration.
+    time_curve_ : ndarray of shape (n_iter_ + 1,)
+        Flow time of each ``loss_curve_`` entry.
+    rank_curve_ : ndarray of shape (n_records,)
+        Estimated rank at the iterations ``rank_iter_``.
+    rank_iter_ : ndarray of shape (n_records,)
+    column_norms_history_ : ndarray of shape (n_records, width)
+    mean_ : ndarray of shape (n_features,)
+        Centering (zeros unless ``tensor="cumulant"``).
+    whitening_ : ndarray of shape (n_features, n_features)
+        Whitening matrix (identity unless ``whiten=True``).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sktensorflow import OverparamCP
+    >>> from sktensorflow.datasets import make_symmetric_cp
+    >>> T, truth = make_symmetric_cp(8, 3, order=3, random_state=0)
+    >>> est = OverparamCP(width=20, tensor="precomputed", random_state=0).fit(T)
+    >>> est.rank_
+    3
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSymmetricCP._parameter_constraints,
+        "init_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "regime": [StrOptions({"rich", "lazy"})],
+        "reinit_every": [Interval(Real, 0, None, closed="neither"), None],
+        "reinit_threshold": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, width=32, *, order=3, init_scale=None, regime="rich", tensor="moment",
+                 whiten=False, signs="auto", reinit_every=None, reinit_threshold=1e-2,
+                 learning_rate="auto", solver="flow", max_iter=2000, tol=1e-5, rank_tol=1e-2,
+                 random_state=None, verbose=0, callback=None, backend=None):
+        self.width = width
+        self.order = order
+        self.init_scale = init_scale
+        self.regime = regime
+        self.tensor = tensor
+        self.whiten = whiten
+        self.signs = signs
+        self.reinit_every = reinit_every
+        self.reinit_threshold = reinit_threshold
+        self.learning_rate = learning_rate
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.rank_tol = rank_tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self.backend = backend
+
+    def _init_norm(self, t_norm):
+        scale = self.init_scale
+        if scale is None:
+            scale = 1e-3 if self.regime == "rich" else 1.0
+        return scale * np.sqrt(t_norm)
+
+    def _initial_columns(self, rng, d, t_norm):
+        """Host-side ``(coefficients, W0)`` for the chosen regime."""
+        m, norm = self.width, self._init_norm(t_norm)
+        W = self._random_columns(rng, d, m, norm)
+        if self.regime == "rich":
+            return self._column_signs(m, self.tensor == "moment"), W
+        W[:, 1::2] = W[:, 0:m - 1:2]
+        coefs = np.where(np.arange(m) % 2 == 0, 1.0, -1.0)
+        if m % 2:
+            coefs[-1] = 0.0  # an unpaired column would make the initial output non-zero
+        return coefs / np.sqrt(m), W
+
+    def _learning_rate(self, t_norm, coefs, W0):
+        if self.learning_rate != "auto":
+            return float(self.learning_rate)
+        kernel = t_norm + float(np.sum(np.abs(coefs) * np.sum(W0 * W0, axis=0)))
+        return (0.1 if self.solver == "flow" else 0.05) / (self.order**2 * kernel)
+
+    def fit(self, X, y=None):
+        """Fit the over-parametrized model to the target built from ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or the target
+            Samples (``tensor="moment"``/``"cumulant"``), or for
+            ``tensor="precomputed"`` a symmetric array of shape ``(d,)*order`` or
+            a symmetric tensorly ``CPTensor``.
+        y : Ignored
+
+        Returns
+        -------
+        self : OverparamCP
+        """
+        self._validate_params()
+        data = self._fit_target(X)
+        rng = self._rng()
+        with _backend.backend_context(self._backend_name):
+            target = self._make_target(data)
+            target_sq = scp.target_norm_sq(target)
+            t_norm = np.sqrt(target_sq) if target_sq > 0 else 1.0
+            coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)
+            signs = _backend.to_backend(coefs)
+
+            def fun(params):
+                return scp.loss_and_grad(params[0], target, signs, target_sq=target_sq)
+
+            result = self._minimize(
+                fun, (_backend.to_backend(W0),),
+                learning_rate=self._learning_rate(t_norm, coefs, W0), tol_scale=t_norm,
+                scale=scp.column_scale, atol=0.0, loss_atol=1e-13 * target_sq,
+                schedule=self._schedule(fun, rng, t_norm), record=self._recorder(coefs),
+                record_every=max(1, self.max_iter // 500),
+                describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
+            )
+        self._signs_host = coefs
+        self._set_components(result.params[0], coefs)
+        self.rank_curve_ = np.asarray(result.history["rank"])
+        self.rank_iter_ = np.asarray(result.history_iter)
+        self.column_norms_history_ = np.asarray(result.history["norms"])
+        return self
+
+    def _recorder(self, coefs):
+        def record(params):
+            W = _backend.to_numpy(params[0])
+            return {"rank": self._rank_of(W, coefs), "norms": np.linalg.norm(W, axis=0)}
+
+        return record
+
+    def _schedule(self, fun, rng, t_norm):
+        if self.reinit_every is None or self.regime == "lazy":
+            return None
+        init_norm = self._init_norm(t_norm)
+        threshold = self.reinit_threshold * np.sqrt(t_norm)
+
+        def action(params, time, index):
+            _, (grad,) = fun(params)
+            W, _ = reinit_small_columns(params[0], grad, rng, init_norm, threshold)
+            return (W,)
+
+        times = (self.reinit_every * (k + 1) for k in range(10**9))
+        return Schedule(times, action)

@@ -58,9 +58,14 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """Validate ``X`` into a float64 numpy array; remember the output backend."""
         backend = _backend.resolve_backend(self.backend, X)
         X = validate_data(
-            self, X, reset=reset, dtype=np.float64, allow_nd=allow_nd,
+            self,
+            X,
+            reset=reset,
+            dtype=np.float64,
+            allow_nd=allow_nd,
             ensure_all_finite="allow-nan" if allow_nan else True,
-            ensure_min_samples=1, ensure_min_features=1,
+            ensure_min_samples=1,
+            ensure_min_features=1,
         )
         if reset:
             self._backend_name = backend
@@ -79,9 +84,15 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         so it is dimensionless for the user.
         """
         result = minimize(
-            fun, params, solver=self.solver, learning_rate=learning_rate,
-            max_iter=self.max_iter, tol=self.tol * tol_scale, callback=self.callback,
-            verbose=bool(self.verbose), **options,
+            fun,
+            params,
+            solver=self.solver,
+            learning_rate=learning_rate,
+            max_iter=self.max_iter,
+            tol=self.tol * tol_scale,
+            callback=self.callback,
+            verbose=bool(self.verbose),
+            **options,
         )
         if not result.converged:
             warnings.warn(

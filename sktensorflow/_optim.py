@@ -133,8 +133,12 @@ def _default_scale(params):
 
 def _max_ratio(num, den):
     with np.errstate(over="ignore"):
-        return max(_to_float(tl.max(tl.abs(n) / (d + _TINY))) if tl.shape(n) else
-                   _to_float(tl.abs(n) / (d + _TINY)) for n, d in zip(num, den, strict=True))
+        return max(
+            _to_float(tl.max(tl.abs(n) / (d + _TINY)))
+            if tl.shape(n)
+            else _to_float(tl.abs(n) / (d + _TINY))
+            for n, d in zip(num, den, strict=True)
+        )
 
 
 def _sq_norm(arrays):
@@ -172,12 +176,15 @@ class _Adam:
             self.v = tuple(0 * g for g in grads)
         self.t += 1
         self.m = tuple(self.b1 * m + (1 - self.b1) * g for m, g in zip(self.m, grads, strict=True))
-        self.v = tuple(self.b2 * v + (1 - self.b2) * g * g for v, g in zip(self.v, grads,
-                                                                         strict=True))
+        self.v = tuple(
+            self.b2 * v + (1 - self.b2) * g * g for v, g in zip(self.v, grads, strict=True)
+        )
         c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
         h = min(self.h, h_max)
-        new = tuple(p - h * (m / c1) / (tl.sqrt(v / c2) + self.eps)
-                    for p, m, v in zip(params, self.m, self.v, strict=True))
+        new = tuple(
+            p - h * (m / c1) / (tl.sqrt(v / c2) + self.eps)
+            for p, m, v in zip(params, self.m, self.v, strict=True)
+        )
         loss, grads = fun(new)
         return new, loss, grads, h, 1
 
@@ -188,8 +195,7 @@ class _Flow:
     _C = (2 / 9, 1 / 3, 4 / 9)
     _E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
 
-    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, loss_atol=0.0,
-                 **_):
+    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, loss_atol=0.0, **_):
         self.h, self.rtol, self.atol, self.max_step = float(learning_rate), rtol, atol, max_step
         self.loss_atol = loss_atol  # rounding level of the loss, for the decrease test
         self.cap = np.inf  # step bound learned from steps that failed to decrease the loss
@@ -238,8 +244,10 @@ class _Flow:
                 )
 
     def _error_ratio(self, err, s_old, s_new):
-        bound = tuple(self.atol + self.rtol * tl.where(a > b, a, b)
-                      for a, b in zip(s_old, s_new, strict=True))
+        bound = tuple(
+            self.atol + self.rtol * tl.where(a > b, a, b)
+            for a, b in zip(s_old, s_new, strict=True)
+        )
         return _max_ratio(err, bound)
 
     def _propose(self, h, factor, rejected, clipped):
@@ -288,9 +296,25 @@ def _progress(verbose, max_iter, describe):
     return bar, update
 
 
-def minimize(fun, params, *, solver="gd", learning_rate=1e-2, max_iter=1000, tol=1e-6,
-             target_loss=None, max_time=np.inf, scale=None, schedule=None, record=None,
-             record_every=1, callback=None, verbose=False, describe=None, **solver_options):
+def minimize(
+    fun,
+    params,
+    *,
+    solver="gd",
+    learning_rate=1e-2,
+    max_iter=1000,
+    tol=1e-6,
+    target_loss=None,
+    max_time=np.inf,
+    scale=None,
+    schedule=None,
+    record=None,
+    record_every=1,
+    callback=None,
+    verbose=False,
+    describe=None,
+    **solver_options,
+):
     """Minimize ``fun`` from ``params`` with the step rule ``solver``.
 
     Parameters
@@ -373,8 +397,9 @@ def minimize(fun, params, *, solver="gd", learning_rate=1e-2, max_iter=1000, tol
                 reason = "target_loss"
                 break
             horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
-            params, loss, grads, h, evals = rule.step(fun, params, loss, grads,
-                                                      horizon - time, scale)
+            params, loss, grads, h, evals = rule.step(
+                fun, params, loss, grads, horizon - time, scale
+            )
             n_evals += evals
             _check_finite(loss, solver)
             n_iter += 1
@@ -407,8 +432,14 @@ def minimize(fun, params, *, solver="gd", learning_rate=1e-2, max_iter=1000, tol
         bar.close()
     recorder(params, n_iter, time, force=True)
     return OptimResult(
-        params=params, loss_curve=np.asarray(losses), time_curve=np.asarray(times),
-        n_iter=n_iter, n_grad_evals=n_evals, converged=reason != "max_iter",
-        stop_reason=reason, history=recorder.history, history_iter=recorder.iters,
+        params=params,
+        loss_curve=np.asarray(losses),
+        time_curve=np.asarray(times),
+        n_iter=n_iter,
+        n_grad_evals=n_evals,
+        converged=reason != "max_iter",
+        stop_reason=reason,
+        history=recorder.history,
+        history_iter=recorder.iters,
         history_time=recorder.times,
     )

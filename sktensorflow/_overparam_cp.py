@@ -129,10 +129,28 @@ class OverparamCP(BaseSymmetricCP):
         "reinit_threshold": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, width=32, *, order=3, init_scale=None, regime="rich", tensor="moment",
-                 whiten=False, signs="auto", reinit_every=None, reinit_threshold=1e-2,
-                 learning_rate="auto", solver="flow", max_iter=2000, tol=1e-5, rank_tol=1e-2,
-                 random_state=None, verbose=0, callback=None, backend=None):
+    def __init__(
+        self,
+        width=32,
+        *,
+        order=3,
+        init_scale=None,
+        regime="rich",
+        tensor="moment",
+        whiten=False,
+        signs="auto",
+        reinit_every=None,
+        reinit_threshold=1e-2,
+        learning_rate="auto",
+        solver="flow",
+        max_iter=2000,
+        tol=1e-5,
+        rank_tol=1e-2,
+        random_state=None,
+        verbose=0,
+        callback=None,
+        backend=None,
+    ):
         self.width = width
         self.order = order
         self.init_scale = init_scale
@@ -164,7 +182,7 @@ class OverparamCP(BaseSymmetricCP):
         W = self._random_columns(rng, d, m, norm)
         if self.regime == "rich":
             return self._column_signs(m, self.tensor == "moment"), W
-        W[:, 1::2] = W[:, 0:m - 1:2]
+        W[:, 1::2] = W[:, 0 : m - 1 : 2]
         coefs = np.where(np.arange(m) % 2 == 0, 1.0, -1.0)
         if m % 2:
             coefs[-1] = 0.0  # an unpaired column would make the initial output non-zero
@@ -205,10 +223,15 @@ class OverparamCP(BaseSymmetricCP):
                 return scp.loss_and_grad(params[0], target, signs, target_sq=target_sq)
 
             result = self._minimize(
-                fun, (_backend.to_backend(W0),),
-                learning_rate=self._learning_rate(t_norm, coefs, W0), tol_scale=t_norm,
-                scale=scp.column_scale, atol=0.0, loss_atol=1e-13 * target_sq,
-                schedule=self._schedule(fun, rng, t_norm), record=self._recorder(coefs),
+                fun,
+                (_backend.to_backend(W0),),
+                learning_rate=self._learning_rate(t_norm, coefs, W0),
+                tol_scale=t_norm,
+                scale=scp.column_scale,
+                atol=0.0,
+                loss_atol=1e-13 * target_sq,
+                schedule=self._schedule(fun, rng, t_norm),
+                record=self._recorder(coefs),
                 record_every=max(1, self.max_iter // 500),
                 describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
             )

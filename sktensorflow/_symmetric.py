@@ -86,12 +86,14 @@ class BaseSymmetricCP(BaseOverparam):
     def _make_target(self, data):
         """Move host data to the active backend and wrap it as a model target."""
         if isinstance(data, tuple) and data[0] == "cp":
-            return scp.cp_target(_backend.to_backend(data[1]), _backend.to_backend(data[2]),
-                                 self.order)
+            return scp.cp_target(
+                _backend.to_backend(data[1]), _backend.to_backend(data[2]), self.order
+            )
         if isinstance(data, tuple):
             return scp.dense_target(_backend.to_backend(data[1]))
-        return scp.sample_target(_backend.to_backend(data), self.order,
-                                 cumulant=self.tensor == "cumulant")
+        return scp.sample_target(
+            _backend.to_backend(data), self.order, cumulant=self.tensor == "cumulant"
+        )
 
     # -- initialization ------------------------------------------------------------
     def _column_signs(self, width, target_sign_free):
@@ -158,11 +160,9 @@ class BaseSymmetricCP(BaseOverparam):
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X,
-                        dtype=np.float64)
+        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
         Xw = Z @ _backend.to_numpy(self.components_)
-        out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_ if hasattr(
-            self, "mean_") else Xw
+        out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_ if hasattr(self, "mean_") else Xw
         return self._as_input_namespace(out, X)
 
     def _host_preprocess(self, X):
@@ -206,8 +206,10 @@ class BaseSymmetricCP(BaseOverparam):
         if self.n_features_in_ != saved[0]:
             got = self.n_features_in_
             self.n_features_in_, self._backend_name = saved
-            raise ValueError(f"X has {got} features, but {type(self).__name__} is expecting "
-                             f"{saved[0]} features as input.")
+            raise ValueError(
+                f"X has {got} features, but {type(self).__name__} is expecting "
+                f"{saved[0]} features as input."
+            )
         self.n_features_in_, self._backend_name = saved
         return data
 
@@ -234,8 +236,9 @@ class BaseSymmetricCP(BaseOverparam):
 def radial_rates(W, grad):
     """Growth rate of each column's log-norm under the flow, ``-(w·g)/||w||²``."""
     sq = tl.sum(W * W, axis=0)
-    return -tl.sum(W * grad, axis=0) / tl.where(sq > 0, sq, tl.ones(tl.shape(sq),
-                                                                     **tl.context(sq)))
+    return -tl.sum(W * grad, axis=0) / tl.where(
+        sq > 0, sq, tl.ones(tl.shape(sq), **tl.context(sq))
+    )
 
 
 def reinit_small_columns(W, grad, rng, init_norm, threshold):
@@ -257,4 +260,3 @@ def reinit_small_columns(W, grad, rng, init_norm, threshold):
     W_host = _backend.to_numpy(W).copy()
     W_host[:, redraw] = fresh[:, redraw]
     return _backend.to_backend(W_host), int(redraw.sum())
-

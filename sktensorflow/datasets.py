@@ -33,8 +33,16 @@ def _observation_mask(rng, shape, observed_fraction):
     return rng.random(shape) < observed_fraction
 
 
-def make_symmetric_cp(n_features=10, rank=3, *, order=3, weights=None, orthogonal=True,
-                      dense=False, random_state=None):
+def make_symmetric_cp(
+    n_features=10,
+    rank=3,
+    *,
+    order=3,
+    weights=None,
+    orthogonal=True,
+    dense=False,
+    random_state=None,
+):
     """Symmetric tensor ``sum_k weights[k] * u_k^{⊗order}`` with planted components.
 
     Parameters
@@ -89,8 +97,9 @@ def make_symmetric_cp(n_features=10, rank=3, *, order=3, weights=None, orthogona
     return X, Bunch(components=U.T.copy(), weights=weights)
 
 
-def make_ica_mixture(n_samples=20000, n_sources=3, n_features=None, *, distribution="exponential",
-                     random_state=None):
+def make_ica_mixture(
+    n_samples=20000, n_sources=3, n_features=None, *, distribution="exponential", random_state=None
+):
     """Independent non-Gaussian sources mixed by an orthonormal matrix.
 
     The sources have zero mean and unit variance, so the data are white and their
@@ -148,8 +157,15 @@ def _tprod_np(A, B):
     return np.fft.irfft(np.einsum("irf,rjf->ijf", Af, Bf), n=k, axis=2)
 
 
-def make_tubal_low_rank(shape=(30, 30, 8), rank=3, *, symmetric=False, observed_fraction=1.0,
-                        noise=0.0, random_state=None):
+def make_tubal_low_rank(
+    shape=(30, 30, 8),
+    rank=3,
+    *,
+    symmetric=False,
+    observed_fraction=1.0,
+    noise=0.0,
+    random_state=None,
+):
     """Third-order tensor of tubal rank ``rank``, optionally with missing entries.
 
     ``X = A * B^T`` (t-product, tubes along the last axis) with Gaussian
@@ -187,7 +203,7 @@ def make_tubal_low_rank(shape=(30, 30, 8), rank=3, *, symmetric=False, observed_
     rng = check_random_state(random_state)
     A = rng.standard_normal((n1, rank, k))
     B = A if symmetric else rng.standard_normal((n2, rank, k))
-    full = _tprod_np(A, np.transpose(B, (1, 0, 2))[:, :, np.r_[0, k - 1:0:-1]])
+    full = _tprod_np(A, np.transpose(B, (1, 0, 2))[:, :, np.r_[0, k - 1 : 0 : -1]])
     scale = np.sqrt(np.mean(full**2))
     full, A, B = full / scale, A / np.sqrt(scale), B / np.sqrt(scale)
     mask = _observation_mask(rng, shape, observed_fraction)
@@ -195,8 +211,9 @@ def make_tubal_low_rank(shape=(30, 30, 8), rank=3, *, symmetric=False, observed_
     return X, Bunch(tensor=full, A=A, B=B, mask=mask)
 
 
-def make_low_multilinear_rank(shape=(20, 20, 20), ranks=(3, 3, 3), *, observed_fraction=1.0,
-                              noise=0.0, random_state=None):
+def make_low_multilinear_rank(
+    shape=(20, 20, 20), ranks=(3, 3, 3), *, observed_fraction=1.0, noise=0.0, random_state=None
+):
     """Tensor of planted multilinear rank, optionally with missing entries.
 
     ``X = G ×_1 U_1 ×_2 U_2 ...`` with Gaussian core ``G`` of shape ``ranks``

@@ -14,8 +14,11 @@ def _moment(X, order):
 
 def _cumulant4(Xc):
     S = Xc.T @ Xc / Xc.shape[0]
-    gauss = (np.einsum("ij,kl->ijkl", S, S) + np.einsum("ik,jl->ijkl", S, S)
-             + np.einsum("il,jk->ijkl", S, S))
+    gauss = (
+        np.einsum("ij,kl->ijkl", S, S)
+        + np.einsum("ik,jl->ijkl", S, S)
+        + np.einsum("il,jk->ijkl", S, S)
+    )
     return _moment(Xc, 4) - gauss
 
 
@@ -30,8 +33,9 @@ def _targets(order, rng, d=5):
         ("samples", scp.sample_target(X, order, chunk_size=10), _moment(X, order)),
     ]
     if order == 4:
-        out.append(("cumulant", scp.sample_target(Xc, 4, cumulant=True, chunk_size=16),
-                    _cumulant4(Xc)))
+        out.append(
+            ("cumulant", scp.sample_target(Xc, 4, cumulant=True, chunk_size=16), _cumulant4(Xc))
+        )
     return out
 
 
@@ -49,7 +53,7 @@ def test_gradient_matches_finite_differences(order):
     rng = np.random.default_rng(order)
     W = rng.standard_normal((5, 4))
     signs = np.array([1.0, -1.0, 1.0, 0.5])
-    for name, target, dense in _targets(order, rng) + [
+    for name, target, _dense in _targets(order, rng) + [
         ("dense", scp.dense_target(_moment(rng.standard_normal((9, 5)), order)), None)
     ]:
         sq = scp.target_norm_sq(target)

@@ -154,7 +154,7 @@ def _sample_contractions(target, Wbar):
     n = tl.shape(X)[0]
     V, rho = 0.0, 0.0
     for start in range(0, n, target.chunk_size):
-        Xc = X[start:start + target.chunk_size]
+        Xc = X[start : start + target.chunk_size]
         P = tl.matmul(Xc, Wbar)
         Pl = P ** (order - 1)
         V = V + tl.matmul(tl.transpose(Xc), Pl)
@@ -180,15 +180,18 @@ def _sample_norm_sq(target):
     X, order, n = target.X, target.order, tl.shape(target.X)[0]
     total = 0.0
     for start in range(0, n, target.chunk_size):
-        K = tl.matmul(X[start:start + target.chunk_size], tl.transpose(X))
+        K = tl.matmul(X[start : start + target.chunk_size], tl.transpose(X))
         total += float(tl.sum(K**order))
     total /= n * n
     S = target.covariance
     if S is not None:
         quad = tl.sum(tl.matmul(X, S) * X, axis=1)
         S2 = tl.matmul(S, S)
-        total += (-6.0 * float(tl.sum(quad**2)) / n + 3.0 * float(tl.sum(S * S)) ** 2
-                  + 6.0 * float(tl.sum(S2 * S2)))
+        total += (
+            -6.0 * float(tl.sum(quad**2)) / n
+            + 3.0 * float(tl.sum(S * S)) ** 2
+            + 6.0 * float(tl.sum(S2 * S2))
+        )
     return total
 
 

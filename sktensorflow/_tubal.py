@@ -1,0 +1,380 @@
+"""TubalFactorizer: t-product factorization by small-initialization gradient descent."""
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from . import _backend
+from . import tproduct as tp
+from ._base import BaseOverparam, FoldInScoreMixin, check_is_fitted
+from .metrics import effective_rank
+from .models import tubal as mt
+
+__all__ = ["TubalFactorizer"]
+
+
+class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
+    """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
+
+    The data are a third-order tensor with tubes along the last axis (a 2-D
+    ``X`` is a tensor with tubes of length 1, i.e. a matrix) and ``NaN`` for
+    missing entries. The factors ``A`` (n_samples, width, n_tubes) and ``B``
+    (n_features, width, n_tubes) start small and random and follow gradient
+    descent on ``½ ||M ⊙ (A * B^T - X)||²`` (``M`` the observed entries). The
+    implicit bias of the small initialization towards low tubal rank (Karnik,
+    Veselovska, Iwen and Krahmer, "Implicit Regularization for Tubal Tensor
+    Factorizations via Gradient Descent", ICML 2025) means the rank need not be
+    known: ``width`` only has to exceed it, and ``tubal_rank_`` is read off the
+    fitted tensor's t-SVD, computed from the factors.
+
+    Parameters
+    ----------
+    width : int, default=16
+        Number of lateral slices of each factor (the model's maximal tubal rank).
+    symmetric : bool, default=False
+        Fit ``X ≈ U * U^T`` with a single factor ``U`` (needs square frontal
+        slices, ``n_samples == n_features``).
+    init_scale : float, default=1e-3
+        Entries of the factors start as ``init_scale * sqrt(sigma / n_tubes)
+        * N(0, 1) / sqrt(width)``, with ``sigma`` the largest Fourier-slice
+        singular value of the zero-filled data, so that the start is
+        ``init_scale`` times the size of a fitted factor whatever the data scale.
+    learning_rate : float or "auto", default="auto"
+        Step of ``solver="gd"`` (first trial step for ``"flow"``, step of
+        ``"adam"``). ``"auto"`` is ``0.3 / sigma`` (``0.15 / sigma`` when
+        symmetric), inside the stability bound of gradient descent.
+    solver : {"gd", "flow", "adam"}, default="gd"
+        Step rule of the shared loop. Fixed-step gradient descent is the
+        algorithm of the paper.
+    max_iter : int, default=5000
+    tol : float, default=1e-4
+        Stop when no factor changes faster than ``tol * sigma`` relative to its
+        root-mean-square size (its rate under the gradient flow).
+    rank_tol : float, default=1e-2
+        Fourier-slice singular values below ``rank_tol`` times the largest are not
+        counted in ``tubal_rank_`` (see :mod:`sktensorflow.metrics`).
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Show a progress bar with the loss and the current tubal rank.
+    callback : callable, default=None
+        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+    backend : str, default=None
+        Tensorly backend; ``None`` uses the input's array library.
+
+    Attributes
+    ----------
+    factors_ : list of two ndarrays
+        ``[A, B]`` with shapes (n_samples, width, n_tubes) and
+        (n_features, width, n_tubes) (``[U, U]`` when symmetric).
+    singular_values_ : ndarray of shape (n_tubes // 2 + 1, n_singular)
+        Singular values of each independent Fourier slice of ``A * B^T``,
+        ``n_singular = min(n_samples, n_features, width)``.
+    tubal_rank_ : int
+        Estimated tubal rank (slice singular values ``>= rank_tol * max``).
+    effective_rank_ : float
+        Largest Roy-Vetterli effective rank of the Fourier slices.
+    singular_tubes_ : ndarray of shape (tubal_rank_, n_tubes)
+        The leading singular tubes ``S[i, i, :]`` of the fitted tensor's t-SVD.
+    components_ : ndarray of shape (tubal_rank_, n_features[, n_tubes])
+        The leading right singular tubes (lateral slices of ``V``), shaped like
+        one sample: the basis of :meth:`transform`.
+    tubal_rank_curve_ : ndarray of shape (n_records,)
+        Tubal rank of the iterate at the iterations ``rank_iter_``.
+    rank_iter_ : ndarray of shape (n_records,)
+    singular_values_history_ : ndarray of shape (n_records, n_tubes // 2 + 1, n_singular)
+        ``singular_values_`` of the iterate at the iterations ``rank_iter_``.
+    learning_rate_ : float
+        The step used.
+    feature_shape_ : tuple
+        Shape of one sample, ``X.shape[1:]``.
+    n_iter_ : int
+    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+    time_curve_ : ndarray of shape (n_iter_ + 1,)
+    n_features_in_ : int
+
+    Notes
+    -----
+    The loss is the plain sum of squares over the observed entries (no
+    ``1/n``), as in the paper; ``learning_rate="auto"`` makes the step
+    proportional to ``1/sigma`` so the iteration count does not depend on the
+    data scale. Gradient descent runs on the ``n_tubes // 2 + 1`` independent
+    Fourier slices (:mod:`sktensorflow.tproduct`), so it costs one FFT of the data
+    and matrix products with the factors per iteration.
+
+    :meth:`transform`, :meth:`complete` and :meth:`score` fold rows in on the
+    ``tubal_rank_`` leading right singular tubes ``V`` (not on the raw factor
+    ``B``, whose many small lateral slices would make the per-row least squares
+    ill-conditioned), so the representation has ``tubal_rank_ * n_tubes``
+    columns and dropping the small spurious components of the
+    over-parametrized fit also denoises the completion. The measurement
+    (sensing) setting of the paper is in :mod:`sktensorflow.sensing`.
+
+    Examples
+    --------
+    >>> from sktensorflow import TubalFactorizer
+    >>> from sktensorflow.datasets import make_tubal_low_rank
+    >>> X, truth = make_tubal_low_rank((12, 10, 4), 2, observed_fraction=0.7, random_state=0)
+    >>> est = TubalFactorizer(width=8, random_state=0).fit(X)
+    >>> est.tubal_rank_
+    2
+    >>> est.transform(X).shape
+    (12, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverparam._parameter_constraints,
+        "symmetric": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        width=16,
+        *,
+        symmetric=False,
+        init_scale=1e-3,
+        learning_rate="auto",
+        solver="gd",
+        max_iter=5000,
+        tol=1e-4,
+        rank_tol=1e-2,
+        random_state=None,
+        verbose=0,
+        callback=None,
+        backend=None,
+    ):
+        self.width = width
+        self.symmetric = symmetric
+        self.init_scale = init_scale
+        self.learning_rate = learning_rate
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.rank_tol = rank_tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self.backend = backend
+
+    # -- input -----------------------------------------------------------------
+    def _as_tensor(self, X):
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"TubalFactorizer expects X of shape (n_samples, n_features) or "
+                f"(n_samples, n_features, n_tubes), got shape {X.shape}."
+            )
+        return X[:, :, None] if X.ndim == 2 else X
+
+    def _validate_fit_data(self, X):
+        X = self._validate_input(X, reset=True, allow_nan=True, allow_nd=True)
+        self.feature_shape_ = X.shape[1:]
+        T = self._as_tensor(X)
+        if self.symmetric and T.shape[0] != T.shape[1]:
+            raise ValueError(
+                f"symmetric=True needs square frontal slices (n_samples == n_features), "
+                f"got X of shape {X.shape}."
+            )
+        return T
+
+    # -- fit -------------------------------------------------------------------
+    def _initial_factors(self, rng, shape, sigma):
+        n1, n2, k = shape
+        size = self.init_scale * np.sqrt(sigma / k) / np.sqrt(self.width)
+        A = size * rng.standard_normal((n1, self.width, k))
+        if self.symmetric:
+            return (A,)
+        return (A, size * rng.standard_normal((n2, self.width, k)))
+
+    def _learning_rate(self, sigma):
+        if self.learning_rate != "auto":
+            return float(self.learning_rate)
+        return (0.15 if self.symmetric else 0.3) / sigma
+
+    def fit(self, X, y=None):
+        """Fit the factorization to the observed entries of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
+            Data, ``NaN`` for missing entries.
+        y : Ignored
+
+        Returns
+        -------
+        self : TubalFactorizer
+        """
+        self._validate_params()
+        T = self._validate_fit_data(X)
+        observed = ~np.isnan(T)
+        filled = np.where(observed, T, 0.0)
+        with _backend.backend_context("numpy"):  # host-side scale of the data
+            s0 = tp.tubal_singular_values(filled)
+        sigma = float(s0.max()) if s0.size and s0.max() > 0 else 1.0
+        self.learning_rate_ = self._learning_rate(sigma)
+        rng = self._rng()
+        with _backend.backend_context(self._backend_name):
+            if observed.all():
+                data = mt.dense_data(_backend.to_backend(filled))
+            else:
+                data = mt.masked_data(
+                    _backend.to_backend(filled), _backend.to_backend(observed.astype(float))
+                )
+            params = tuple(
+                _backend.to_backend(p) for p in self._initial_factors(rng, T.shape, sigma)
+            )
+            result = self._minimize(
+                lambda p: mt.loss_and_grad(p, data),
+                params,
+                learning_rate=self.learning_rate_,
+                tol_scale=sigma,
+                record=self._record,
+                record_every=max(10, self.max_iter // 200),
+                describe=lambda p: f"rank={self._record(p)['rank']}",
+            )
+            factors = [_backend.to_numpy(p) for p in result.params]
+        with _backend.backend_context("numpy"):  # host-side post-processing
+            self._set_fitted(factors, result)
+        return self
+
+    def _record(self, params):
+        s = tp.tubal_singular_values_factorized(params[0], params[-1])
+        return {"rank": tp.count_tubal_rank(s, self.rank_tol), "singular_values": s}
+
+    def _set_fitted(self, factors, result):
+        A, B = factors[0], factors[-1]
+        s = tp.tubal_singular_values_factorized(A, B)
+        rank = tp.count_tubal_rank(s, self.rank_tol)
+        _, S, V = tp.t_svd_factorized(A, B, rank=rank)
+        k = A.shape[2]
+        self._design = _design_matrix(V)  # V: (n_features, rank, k), orthonormal tubes
+        self.tubal_rank_ = rank
+        self.effective_rank_ = max(effective_rank(row) for row in s) if s.size else 0.0
+        self.singular_values_ = self._output(s)
+        self.singular_tubes_ = self._output(
+            np.ascontiguousarray(S[np.arange(rank), np.arange(rank), :])
+        )
+        comps = np.transpose(V, (1, 0, 2)).reshape((rank, *self.feature_shape_))
+        self.components_ = self._output(comps)
+        self.factors_ = [self._output(A), self._output(B)]
+        self.tubal_rank_curve_ = np.asarray(result.history["rank"])
+        self.rank_iter_ = np.asarray(result.history_iter)
+        self.singular_values_history_ = np.asarray(result.history["singular_values"])
+        self._n_features_out = rank * k
+
+    # -- fold-in -------------------------------------------------------------------
+    def _fold_in(self, X):
+        """Per-row least squares of the observed entries on the singular-tube basis."""
+        D = self._design
+        flat = X.reshape(X.shape[0], -1)
+        Z = np.zeros((flat.shape[0], D.shape[1]))
+        if D.shape[1] == 0:
+            return Z
+        observed = ~np.isnan(flat)
+        full = observed.all(axis=1)
+        if full.any():
+            Z[full] = np.linalg.lstsq(D, flat[full].T, rcond=None)[0].T
+        for i in np.flatnonzero(~full):
+            obs = observed[i]
+            if obs.any():
+                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
+        return Z
+
+    def _reconstruct(self, Z):
+        return (Z @ self._design.T).reshape((Z.shape[0], *self.feature_shape_))
+
+    def _validate_new(self, X):
+        check_is_fitted(self)
+        Xv = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
+        self._check_feature_shape(Xv)
+        return Xv
+
+    def transform(self, X):
+        """Coefficients of each row on the fitted singular tubes (fold-in).
+
+        Each row ``x_i`` (a horizontal slice of shape (n_features, n_tubes)) is
+        modelled as ``z_i * V^T`` with ``V`` the ``tubal_rank_`` leading right
+        singular tubes; ``z_i`` (``tubal_rank_`` tubes) is the least-squares fit to
+        the row's observed entries (minimum-norm if underdetermined). Rows are
+        solved independently, so the result does not depend on the other rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, tubal_rank_ * n_tubes)
+            Column ``l * n_tubes + t`` is entry ``t`` of the coefficient tube of
+            singular tube ``l``.
+        """
+        Xv = self._validate_new(X)
+        return self._as_input_namespace(self._fold_in(Xv), X)
+
+    def inverse_transform(self, X):
+        """Rows from their coefficients: ``z_i * V^T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, tubal_rank_ * n_tubes)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features[, n_tubes])
+        """
+        check_is_fitted(self)
+        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
+        if Z.shape[1] != self._design.shape[1]:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but inverse_transform expects "
+                f"tubal_rank_ * n_tubes = {self._design.shape[1]}."
+            )
+        return self._as_input_namespace(self._reconstruct(Z), X)
+
+    def complete(self, X):
+        """Return ``X`` with its missing entries filled by the fold-in reconstruction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        X_completed : ndarray shaped like ``X``
+            Observed entries unchanged, missing ones from :meth:`inverse_transform`
+            of :meth:`transform`.
+        """
+        Xv = self._validate_new(X)
+        filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
+        return self._as_input_namespace(filled, X)
+
+    def to_tensorly(self):
+        """The truncated t-SVD ``(U, S, V)`` of the fitted tensor, as numpy arrays.
+
+        Returns
+        -------
+        U : ndarray of shape (n_samples, tubal_rank_, n_tubes)
+        S : ndarray of shape (tubal_rank_, tubal_rank_, n_tubes)
+        V : ndarray of shape (n_features, tubal_rank_, n_tubes)
+            ``A * B^T ≈ U * S * V^T`` (:func:`sktensorflow.tproduct.t_product`).
+        """
+        check_is_fitted(self)
+        A, B = (_backend.to_numpy(f) for f in self.factors_)
+        with _backend.backend_context("numpy"):
+            return tp.t_svd_factorized(A, B, rank=self.tubal_rank_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _design_matrix(V):
+    """Matrix of ``z -> vec(z * V^T)`` for a row ``z`` of shape (1, r, k).
+
+    ``(z * V^T)[j, t] = sum_{l, s} z[l, s] V[j, l, (s - t) mod k]``; the result
+    has shape (n_features * k, r * k) in C order on both sides.
+    """
+    n2, r, k = V.shape
+    shift = (np.arange(k)[None, :] - np.arange(k)[:, None]) % k  # [t, s]
+    blocks = V[:, :, shift]  # (n2, r, t, s)
+    return np.transpose(blocks, (0, 2, 1, 3)).reshape(n2 * k, r * k)

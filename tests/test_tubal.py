@@ -1,0 +1,179 @@
+"""TubalFactorizer: model gradients, estimator checks, completion and transforms."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sktensorflow import tproduct as tp
+from sktensorflow._tubal import TubalFactorizer
+from sktensorflow.datasets import make_tubal_low_rank
+from sktensorflow.metrics import relative_error
+from sktensorflow.models import tubal as mt
+
+
+@parametrize_with_checks([TubalFactorizer()])
+def test_sklearn_check(estimator, check):
+    check(estimator)
+
+
+# -- model -------------------------------------------------------------------------------
+def _numeric_grad(f, W, eps=1e-6):
+    G = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        E = np.zeros_like(W)
+        E[idx] = eps
+        G[idx] = (f(W + E) - f(W - E)) / (2 * eps)
+    return G
+
+
+def _observations(rng, n1, n2, k):
+    T = rng.standard_normal((n1, n2, k))
+    mask = (rng.random((n1, n2, k)) < 0.6).astype(float)
+    G = rng.standard_normal((9, n1 * n2 * k))
+    return {
+        "dense": mt.dense_data(T),
+        "masked": mt.masked_data(T, mask),
+        "measurements": mt.measurements(G, rng.standard_normal(9), (n1, n2, k)),
+    }
+
+
+@pytest.mark.parametrize("k", [1, 4, 5])
+@pytest.mark.parametrize("kind", ["dense", "masked", "measurements"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_gradient_matches_finite_differences(k, kind, symmetric):
+    rng = np.random.default_rng(k)
+    n2 = 4 if symmetric else 5
+    data = _observations(rng, 4, n2, k)[kind]
+    params = [rng.standard_normal((4, 3, k))] + (
+        [] if symmetric else [rng.standard_normal((n2, 3, k))]
+    )
+    loss, grads = mt.loss_and_grad(tuple(params), data)
+    for i, g in enumerate(grads):
+
+        def f(W, i=i):
+            trial = list(params)
+            trial[i] = W
+            return mt.loss_and_grad(tuple(trial), data)[0]
+
+        num = _numeric_grad(f, params[i])
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6 * np.abs(num).max())
+    assert loss > 0
+
+
+def test_loss_matches_direct_definitions():
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((4, 2, 3)), rng.standard_normal((5, 2, 3))
+    X = tp.t_product(A, tp.t_transpose(B))
+    np.testing.assert_allclose(mt.to_tensor((A, B)), X, atol=1e-12)
+    obs = _observations(rng, 4, 5, 3)
+    T, mask = obs["masked"].tensor, obs["masked"].mask
+    assert np.isclose(
+        mt.loss_and_grad((A, B), obs["masked"])[0], 0.5 * np.sum((mask * X - T) ** 2)
+    )
+    G, y = obs["measurements"].operator, obs["measurements"].values
+    assert np.isclose(
+        mt.loss_and_grad((A, B), obs["measurements"])[0], 0.5 * np.sum((G @ X.ravel() - y) ** 2)
+    )
+    with pytest.raises(ValueError, match="do not match"):
+        mt.measurements(G, y, (4, 4, 3))
+
+
+# -- estimator -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def completion():
+    X, truth = make_tubal_low_rank((30, 30, 8), 3, observed_fraction=0.5, random_state=1)
+    return X, truth
+
+
+@pytest.mark.parametrize("width", [10, 24])
+def test_completion_recovers_planted_tubal_rank(completion, width):
+    X, truth = completion
+    est = TubalFactorizer(width=width, random_state=0).fit(X)
+    assert est.tubal_rank_ == 3
+    assert relative_error(est.complete(X), truth.tensor) <= 1e-2
+    A, B = est.factors_
+    assert relative_error(tp.t_product(A, tp.t_transpose(B)), truth.tensor) <= 1e-2
+    assert A.shape == (30, width, 8) and B.shape == (30, width, 8)
+    assert est.singular_values_.shape == (5, min(30, width))
+    assert est.singular_tubes_.shape == (3, 8) and est.components_.shape == (3, 30, 8)
+    assert est.tubal_rank_curve_[-1] == 3
+    assert est.singular_values_history_.shape == (len(est.rank_iter_), 5, min(30, width))
+    assert 1.0 <= est.effective_rank_ <= 3.5
+
+
+def test_matrix_input_and_fold_in(completion):
+    X, truth = make_tubal_low_rank((40, 25, 1), 4, observed_fraction=0.6, random_state=3)
+    M, full = X[:, :, 0], truth.tensor[:, :, 0]
+    est = TubalFactorizer(width=10, random_state=0).fit(M)
+    assert est.tubal_rank_ == 4 and est.components_.shape == (4, 25)
+    Z = est.transform(M)
+    assert Z.shape == (40, 4)
+    np.testing.assert_allclose(est.transform(M[7:12]), Z[7:12], atol=1e-12)
+    np.testing.assert_allclose(est.transform(M[::-1]), Z[::-1], atol=1e-12)
+    np.testing.assert_allclose(est.fit_transform(M), Z, atol=1e-12)
+    completed = est.complete(M)
+    observed = ~np.isnan(M)
+    np.testing.assert_array_equal(completed[observed], M[observed])
+    assert relative_error(completed, full) < 1e-2
+    np.testing.assert_allclose(est.inverse_transform(est.transform(full)), full, atol=1e-2)
+    assert est.score(full) > 0.99
+    noise = np.random.default_rng(0).standard_normal(full.shape)
+    assert est.score(noise) < 0.5
+
+
+def test_symmetric_model():
+    X, truth = make_tubal_low_rank(
+        (20, 20, 5), 2, symmetric=True, observed_fraction=0.6, random_state=2
+    )
+    est = TubalFactorizer(width=10, symmetric=True, random_state=0).fit(X)
+    A, B = est.factors_
+    np.testing.assert_array_equal(A, B)
+    assert est.tubal_rank_ == 2
+    assert relative_error(est.complete(X), truth.tensor) < 1e-2
+    with pytest.raises(ValueError, match="symmetric=True"):
+        TubalFactorizer(symmetric=True).fit(np.ones((4, 3, 2)))
+
+
+def test_bad_inputs_and_feature_shape():
+    with pytest.raises(ValueError, match=r"\(2, 2, 2, 2\)"):
+        TubalFactorizer().fit(np.ones((2, 2, 2, 2)))
+    with pytest.raises(ValueError, match="width"):
+        TubalFactorizer(width=0).fit(np.ones((3, 3)))
+    X, _ = make_tubal_low_rank((8, 6, 3), 2, random_state=0)
+    est = TubalFactorizer(width=4, random_state=0, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+    with pytest.raises(ValueError, match="feature shape"):
+        est.transform(np.ones((2, 6, 4)))
+    with pytest.raises(ValueError, match="columns"):
+        est.inverse_transform(np.ones((2, est.transform(X).shape[1] + 1)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_deterministic_given_random_state(completion):
+    X, _ = completion
+    a = TubalFactorizer(width=6, random_state=3, max_iter=300, tol=0).fit(X[:12])
+    b = TubalFactorizer(width=6, random_state=3, max_iter=300, tol=0).fit(X[:12])
+    c = TubalFactorizer(width=6, random_state=4, max_iter=300, tol=0).fit(X[:12])
+    np.testing.assert_array_equal(a.factors_[0], b.factors_[0])
+    assert not np.array_equal(a.factors_[0], c.factors_[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_pytorch_backend_parity():
+    torch = pytest.importorskip("torch")
+    X, _ = make_tubal_low_rank((12, 10, 4), 2, observed_fraction=0.7, random_state=0)
+    kw = dict(width=6, random_state=0, max_iter=150)
+    ref = TubalFactorizer(**kw).fit(X)
+    est = TubalFactorizer(**kw).fit(torch.tensor(X))
+    assert isinstance(est.factors_[0], torch.Tensor)
+    assert est.n_iter_ == ref.n_iter_ and est.tubal_rank_ == ref.tubal_rank_
+    np.testing.assert_allclose(est.factors_[0].numpy(), ref.factors_[0], atol=1e-8)
+    np.testing.assert_allclose(est.singular_values_.numpy(), ref.singular_values_, atol=1e-8)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-8)
+    Z = est.transform(torch.tensor(X))
+    assert isinstance(Z, torch.Tensor)
+    np.testing.assert_allclose(Z.numpy(), ref.transform(X), atol=1e-8)

@@ -1,0 +1,408 @@
+"""DeepTucker: deep Tucker factorization for tensor completion without the rank."""
+
+import numpy as np
+import tensorly as tl
+from sklearn.utils.validation import check_array
+
+from . import _backend
+from ._base import (
+    BaseOverparam,
+    FoldInScoreMixin,
+    Integral,
+    Interval,
+    Real,
+    StrOptions,
+    check_is_fitted,
+)
+from .metrics import multilinear_rank
+from .models import deep_tucker as dtm
+
+__all__ = ["DeepTucker"]
+
+#: The initial relative rate of the parameters below which ``tol`` is lowered.
+_PLATEAU_SHARE = 0.5
+
+
+class DeepTucker(FoldInScoreMixin, BaseOverparam):
+    """Deep Tucker factorization by gradient descent from a small balanced start.
+
+    Fits ``X̂ = G ×_0 U_0 ×_1 U_1 ⋯`` to the observed entries of ``X`` (``NaN``
+    marks a missing entry) with a core ``G`` as large as the tensor (``width``
+    per mode) and factors that are products of ``depth`` matrices (Hariz, Kadri,
+    Ayache, Moakher and Artières, "Implicit Regularization in Deep Tucker
+    Factorization: Low-Rankness via Structured Sparsity", AISTATS 2024). From a
+    small *balanced* initialization (every core slice and its factor column start
+    with equal norms), gradient descent grows only as many core slices per mode
+    as the multilinear rank of the data needs, so the rank need not be known and
+    ``multilinear_rank_`` is read off the fit. ``X`` may be 2-D (deep matrix
+    factorization) or N-D; axis 0 is the sample axis of :meth:`transform`.
+
+    The data are divided by ``data_scale_`` (an estimate of the largest singular
+    value of the full tensor's unfoldings) and the loss is
+    ``(1 / (2 p)) Σ_Ω (X̂ - X)²`` with ``p`` the observed fraction, so that every
+    default below is independent of the size, scale and sampling rate of ``X``.
+
+    Parameters
+    ----------
+    width : int, default=None
+        Core size in every mode, capped at the largest possible rank of the
+        mode's unfolding, ``min(n_k, prod_{m != k} n_m)``. ``None`` uses that
+        cap: the full dimensions of the tensor (the over-parametrized model of
+        the paper) except for a mode longer than the product of the others.
+    depth : int, default=1
+        Number of matrices in each factor's product (``1`` is a plain Tucker
+        factor; deeper factors strengthen the low-rank bias and lengthen the
+        initial plateau).
+    factor_form : {"product", "column"}, default="product"
+        ``"product"``: ``U_k = W_{k,depth} ⋯ W_{k,1}``, exactly balanced at
+        initialization. ``"column"``: every column of ``U_k`` has its own chain of
+        ``depth - 1`` square matrices followed by a vector (the released code of
+        the paper), each rescaled to the norm of the matching core slice; it costs
+        ``O(width · n_k²)`` memory per mode and matrix.
+    init_scale : float, default=None
+        Norm of a core slice at initialization (factor columns and chain matrices
+        are balanced to it), in units where the data's largest singular value
+        is 1. ``None``: ``1e-3 ** (1 / (P - 2))`` with ``P = X.ndim * depth + 1``
+        the number of matrices on a path through the model, so that the initial
+        growth rate, and hence the initial plateau, is the same at every depth.
+    learning_rate : float or "auto", default="auto"
+        Step (``"gd"``), first trial step (``"flow"``) or step size (``"adam"``).
+        ``"auto"``: ``1 / P`` for ``"gd"``/``"flow"`` (the stability bound is
+        ``2 / P`` near the fitted model in the normalized units), ``1e-3`` for
+        ``"adam"``.
+    solver : {"flow", "gd", "adam"}, default="flow"
+        Step rule of the shared loop. ``"flow"`` integrates the gradient flow
+        (the setting of the theory) with error control, so it crosses the initial
+        plateau in few steps; ``"gd"`` is fixed-step full-batch gradient descent;
+        ``"adam"`` is what the paper's released code uses.
+    max_iter : int, default=3000
+    tol : float, default=1e-4
+        Stop when no parameter changes faster than ``tol`` relative to its
+        root-mean-square size. It is lowered to half the initial rate when that
+        is smaller, so the initial plateau of a small start never stops the fit.
+    rank_tol : float, default=1e-2
+        Singular values of the fitted tensor's unfoldings below ``rank_tol`` times
+        the largest are not counted in ``multilinear_rank_``.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Show a progress bar with the loss and the multilinear rank.
+    callback : callable, default=None
+        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+    backend : str, default=None
+        Tensorly backend; ``None`` uses the input's array library.
+
+    Attributes
+    ----------
+    core_ : ndarray of shape widths_
+        Fitted core (in the data's units).
+    factors_ : list of ndarray
+        End-to-end factors ``U_k`` of shape (X.shape[k], widths_[k]).
+    chains_ : list of list of ndarray
+        Raw matrices of every mode's factor (see ``factor_form``): for
+        ``"product"`` ``[W_{k,1}, ..., W_{k,depth}]``; for ``"column"``
+        ``[A_k, M_{k,1}, ..., M_{k,depth-1}]``.
+    widths_ : tuple of int
+    multilinear_rank_ : tuple of int
+        Per mode, the number of singular values of the fitted tensor's unfolding
+        ``>= rank_tol * sigma_max`` (:func:`sktensorflow.metrics.multilinear_rank`).
+    effective_rank_ : tuple of float
+        Roy-Vetterli effective rank of each unfolding of the fitted tensor.
+    core_slice_norms_ : list of ndarray
+        Norms of the core's slices, one array of length ``widths_[k]`` per mode.
+    core_slice_norms_history_ : list of ndarray
+        Per mode, shape (n_records, widths_[k]): slice norms at ``history_iter_``.
+    multilinear_rank_history_ : ndarray of shape (n_records, X.ndim)
+    history_iter_ : ndarray of shape (n_records,)
+    components_ : ndarray of shape (multilinear_rank_[0], *feature_shape_)
+        Orthonormal basis of the fitted rows (leading right singular vectors of
+        the fitted tensor's mode-0 unfolding): the basis of :meth:`transform`.
+    data_scale_ : float
+        The normalization of the data.
+    learning_rate_ : float
+    init_scale_ : float
+    feature_shape_ : tuple
+        Shape of one sample, ``X.shape[1:]``.
+    n_iter_ : int
+    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+        ``(1 / (2 p)) Σ_Ω (X̂ - X)²`` in the data's units.
+    time_curve_ : ndarray of shape (n_iter_ + 1,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sktensorflow import DeepTucker
+    >>> from sktensorflow.datasets import make_low_multilinear_rank
+    >>> X, truth = make_low_multilinear_rank((10, 9, 8), (2, 2, 2), observed_fraction=0.6,
+    ...                                      random_state=0)
+    >>> est = DeepTucker(random_state=0).fit(X)
+    >>> est.multilinear_rank_
+    (2, 2, 2)
+    >>> est.transform(X).shape
+    (10, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverparam._parameter_constraints,
+        "width": [Interval(Integral, 1, None, closed="left"), None],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "factor_form": [StrOptions(set(dtm.FORMS))],
+        "init_scale": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(
+        self,
+        width=None,
+        *,
+        depth=1,
+        factor_form="product",
+        init_scale=None,
+        learning_rate="auto",
+        solver="flow",
+        max_iter=3000,
+        tol=1e-4,
+        rank_tol=1e-2,
+        random_state=None,
+        verbose=0,
+        callback=None,
+        backend=None,
+    ):
+        self.width = width
+        self.depth = depth
+        self.factor_form = factor_form
+        self.init_scale = init_scale
+        self.learning_rate = learning_rate
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.rank_tol = rank_tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self.backend = backend
+
+    # -- settings ----------------------------------------------------------------
+    def _settings(self, shape):
+        total = int(np.prod(shape))
+        widths = tuple(
+            min(n, total // n, n if self.width is None else int(self.width)) for n in shape
+        )
+        n_paths = dtm.n_layers(len(shape), self.depth)
+        init = self.init_scale
+        if init is None:
+            init = 1e-3 ** (1.0 / max(n_paths - 2, 1))
+        lr = self.learning_rate
+        if lr == "auto":
+            lr = 1e-3 if self.solver == "adam" else 1.0 / n_paths
+        return widths, float(init), float(lr)
+
+    # -- fit -------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit the deep Tucker model to the observed entries of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, d_1, ..., d_k)
+            Data, ``NaN`` for missing entries.
+        y : Ignored
+
+        Returns
+        -------
+        self : DeepTucker
+        """
+        self._validate_params()
+        X = self._validate_input(X, reset=True, allow_nan=True, allow_nd=True)
+        self.feature_shape_ = X.shape[1:]
+        observed = ~np.isnan(X)
+        if not observed.any():
+            raise ValueError("X has no observed entry (every entry is NaN).")
+        p = float(observed.mean())
+        filled = np.where(observed, X, 0.0)
+        self.data_scale_ = _spectral_scale(filled) / p or 1.0
+        self.widths_, self.init_scale_, self.learning_rate_ = self._settings(X.shape)
+        init = dtm.init_params(
+            self._rng(), X.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
+        )
+        with _backend.backend_context(self._backend_name):
+            result = self._run(init, filled / self.data_scale_, observed, p)
+            params = [_backend.to_numpy(a) for a in result.params]
+        self.loss_curve_ = self.loss_curve_ * self.data_scale_**2
+        self._set_fitted(params, result, X.ndim)
+        return self
+
+    def _run(self, init, target, observed, p):
+        depth, form = self.depth, self.factor_form
+        Y = _backend.to_backend(target)
+        M = None if observed.all() else _backend.to_backend(observed.astype(float))
+
+        def fun(params):
+            with np.errstate(over="ignore", invalid="ignore"):  # the solver handles inf
+                return dtm.loss_and_grad(params, Y, M, 1.0 / p, depth=depth, form=form)
+
+        params = tuple(_backend.to_backend(a) for a in init)
+        every = max(1, self.max_iter // 200)
+        return self._minimize(
+            fun,
+            params,
+            learning_rate=self.learning_rate_,
+            tol_scale=self._tol_scale(fun, params),
+            record=self._record(target.ndim),
+            record_every=every,
+            describe=lambda q: f"rank={self._record(target.ndim)(q)['rank']}",
+        )
+
+    def _tol_scale(self, fun, params):
+        """Lower ``tol`` below the initial relative rate, so a plateau never stops a fit."""
+        if self.tol == 0:
+            return 1.0
+        _, grads = fun(params)
+        rate = max(
+            float(np.max(np.abs(_backend.to_numpy(g))))
+            / max(float(np.sqrt(np.mean(_backend.to_numpy(a) ** 2))), 1e-300)
+            for g, a in zip(grads, params, strict=True)
+        )
+        return min(1.0, _PLATEAU_SHARE * rate / self.tol)
+
+    def _record(self, order):
+        def record(params):
+            host = [_backend.to_numpy(a) for a in params]
+            with _backend.backend_context("numpy"):
+                X_hat = dtm.to_tensor(host, order, self.depth, self.factor_form)
+            return {
+                "rank": multilinear_rank(X_hat, self.rank_tol)[0],
+                "slices": dtm.core_slice_norms(host[0]),
+            }
+
+        return record
+
+    def _set_fitted(self, params, result, order):
+        s = self.data_scale_
+        G, chains = dtm.split_params(params, order, self.depth)
+        self.core_ = self._output(G * s)
+        self.chains_ = [[self._output(a) for a in chain] for chain in chains]
+        with _backend.backend_context("numpy"):
+            factors = dtm.end_to_end_factors(params, order, self.depth, self.factor_form)
+            X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form) * s
+        self.factors_ = [self._output(U) for U in factors]
+        self.multilinear_rank_, self.effective_rank_ = multilinear_rank(X_hat, self.rank_tol)
+        self.core_slice_norms_ = [self._output(v) for v in dtm.core_slice_norms(G * s)]
+        slices = result.history["slices"]
+        self.core_slice_norms_history_ = [
+            np.asarray([rec[k] for rec in slices]) * s for k in range(order)
+        ]
+        self.multilinear_rank_history_ = np.asarray(result.history["rank"])
+        self.history_iter_ = np.asarray(result.history_iter)
+        unfolded = X_hat.reshape(X_hat.shape[0], -1)
+        _, _, Vt = np.linalg.svd(unfolded, full_matrices=False)
+        self._design = Vt[: self.multilinear_rank_[0]].T
+        self.components_ = self._output(self._design.T.reshape((-1, *self.feature_shape_)).copy())
+        self._n_features_out = self._design.shape[1]
+
+    # -- fold-in ---------------------------------------------------------------------
+    def _fold_in(self, X):
+        """Per-row least squares of the observed entries on ``components_``."""
+        D = self._design
+        flat = X.reshape(X.shape[0], -1)
+        Z = np.zeros((flat.shape[0], D.shape[1]))
+        if D.shape[1] == 0:
+            return Z
+        observed = ~np.isnan(flat)
+        full = observed.all(axis=1)
+        if full.any():
+            Z[full] = flat[full] @ D  # D has orthonormal columns
+        for i in np.flatnonzero(~full):
+            obs = observed[i]
+            if obs.any():
+                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
+        return Z
+
+    def _reconstruct(self, Z):
+        return (Z @ self._design.T).reshape((Z.shape[0], *self.feature_shape_))
+
+    def _validate_new(self, X):
+        check_is_fitted(self)
+        Xv = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
+        self._check_feature_shape(Xv)
+        return Xv
+
+    def transform(self, X):
+        """Coordinates of each row on ``components_`` (fold-in, factors fixed).
+
+        Each row is fitted by least squares on its observed entries
+        (minimum-norm if underdetermined), independently of the other rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, multilinear_rank_[0])
+        """
+        Xv = self._validate_new(X)
+        return self._as_input_namespace(self._fold_in(Xv), X)
+
+    def inverse_transform(self, X):
+        """Rows from their coordinates: ``Z @ components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, multilinear_rank_[0])
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, *feature_shape_)
+        """
+        check_is_fitted(self)
+        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
+        if Z.shape[1] != self._design.shape[1]:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but inverse_transform expects "
+                f"multilinear_rank_[0] = {self._design.shape[1]}."
+            )
+        return self._as_input_namespace(self._reconstruct(Z), X)
+
+    def complete(self, X):
+        """Return ``X`` with its missing entries filled by the fold-in reconstruction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        X_completed : ndarray shaped like ``X``
+            Observed entries unchanged.
+        """
+        Xv = self._validate_new(X)
+        filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
+        return self._as_input_namespace(filled, X)
+
+    def to_tensorly(self):
+        """The fitted model as a tensorly ``TuckerTensor`` (numpy arrays).
+
+        Returns
+        -------
+        tucker : tensorly.tucker_tensor.TuckerTensor
+            ``(core_, factors_)``, the full-size core and end-to-end factors.
+        """
+        check_is_fitted(self)
+        core = _backend.to_numpy(self.core_)
+        factors = [_backend.to_numpy(U) for U in self.factors_]
+        return tl.tucker_tensor.TuckerTensor((core, factors))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _spectral_scale(X):
+    """Largest singular value over the unfoldings of ``X`` (Gram of the short side)."""
+    best = 0.0
+    for mode in range(X.ndim):
+        A = np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
+        gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
+        best = max(best, float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))))
+    return best

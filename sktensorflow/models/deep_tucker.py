@@ -1,0 +1,309 @@
+"""Deep Tucker model: a full-size core and deep (product-of-matrices) factors.
+
+The model of an order-``N`` tensor is
+
+    X̂ = G ×_0 U_0 ×_1 U_1 ⋯ ×_{N-1} U_{N-1},
+
+with core ``G`` of shape ``widths`` and factors ``U_k`` of shape
+``(dims[k], widths[k])``, each a product of ``depth`` matrices in one of two
+forms:
+
+``"product"`` (whole-factor chain)
+    ``U_k = W_{k,L} ⋯ W_{k,1}`` with ``W_{k,l}`` of shape ``(w_k, w_k)`` for
+    ``l < L`` and ``W_{k,L}`` of shape ``(n_k, w_k)``. ``U_k`` is formed when
+    ``w_k`` is at most the product of the other widths (cost ``n_k w_k²`` per
+    matrix); otherwise (e.g. the sample mode of a tall tensor) the chain is
+    applied to the core one matrix at a time (``G ×_k W_{k,1} ×_k W_{k,2} ⋯``)
+    and ``U_k`` is never formed.
+``"column"`` (per-column chains)
+    ``u_{k,j} = M_{k,1}[j] ⋯ M_{k,L-1}[j] a_{k,j}``: every column has its own
+    chain of ``L - 1`` square ``(n_k, n_k)`` matrices, stored as arrays of shape
+    ``(w_k, n_k, n_k)``, ending in ``A_k`` of shape ``(n_k, w_k)``.
+
+Parameters are a flat tuple ``(G, *chain_0, *chain_1, ...)``; ``chain_k`` is
+``(W_{k,1}, ..., W_{k,L})`` or ``(A_k, M_{k,1}, ..., M_{k,L-1})``.
+
+The loss on the observed entries ``Ω`` (mask ``M``) is
+``ℓ = (c/2) Σ_Ω (X̂ - Y)²``. With ``E = c M ⊙ (X̂ - Y)``, reverse-mode
+differentiation through the mode products gives ``∂ℓ/∂W = E_(k) T_(k)ᵀ``
+(``T`` the tensor the matrix ``W`` was applied to) and passes ``E ×_k Wᵀ`` on;
+what reaches the start is ``∂ℓ/∂G = E ×_0 U_0ᵀ ⋯``. Per-column chains are
+differentiated by the product rule, column by column (batched).
+"""
+
+import math
+
+import numpy as np
+import tensorly as tl
+
+__all__ = [
+    "FORMS",
+    "conserved_quantities",
+    "core_slice_norms",
+    "end_to_end_factors",
+    "init_params",
+    "loss_and_grad",
+    "n_layers",
+    "split_params",
+    "to_tensor",
+]
+
+FORMS = ("product", "column")
+
+
+def n_layers(order, depth):
+    """Number of matrices (core included) on every path from the core to an entry."""
+    return order * depth + 1
+
+
+def split_params(params, order, depth):
+    """``(G, [chain_0, ..., chain_{N-1}])`` from the flat parameter tuple."""
+    G, rest = params[0], params[1:]
+    return G, [tuple(rest[k * depth : (k + 1) * depth]) for k in range(order)]
+
+
+# -- mode products -------------------------------------------------------------------
+def _mode_dot(T, M, mode):
+    """``T ×_mode M`` for ``M`` of shape (new, old)."""
+    return tl.moveaxis(tl.tensordot(M, T, axes=([1], [mode])), 0, mode)
+
+
+def _mode_grad(E, T, mode):
+    """``E_(mode) T_(mode)ᵀ``: gradient of ``<E, T ×_mode W>`` with respect to ``W``."""
+    axes = [a for a in range(tl.ndim(T)) if a != mode]
+    return tl.tensordot(E, T, axes=(axes, axes))
+
+
+# -- per-column chains ---------------------------------------------------------------
+def _column_factor(chain):
+    """``U`` (n, w) from ``(A, M_1, ..., M_{L-1})`` and the inputs of each matrix."""
+    v = tl.transpose(chain[0])  # (w, n): row j is a_j
+    inputs = []
+    for M in reversed(chain[1:]):
+        inputs.append(v)
+        v = tl.einsum("jab,jb->ja", M, v)
+    return tl.transpose(v), inputs[::-1]
+
+
+def _column_backward(chain, inputs, grad_U):
+    g = tl.transpose(grad_U)  # (w, n)
+    grads = []
+    for M, v in zip(chain[1:], inputs, strict=True):
+        grads.append(tl.einsum("ja,jb->jab", g, v))
+        g = tl.einsum("jab,ja->jb", M, g)
+    return (tl.transpose(g), *grads)
+
+
+def _product_factor(chain):
+    """``U = W_L ⋯ W_1`` and the partial products ``W_l ⋯ W_1``."""
+    partials = [chain[0]]
+    for W in chain[1:]:
+        partials.append(tl.dot(W, partials[-1]))
+    return partials[-1], partials
+
+
+def _product_backward(chain, partials, grad_U):
+    grads, g = [], grad_U
+    for layer in range(len(chain) - 1, 0, -1):
+        grads.append(tl.dot(g, tl.transpose(partials[layer - 1])))
+        g = tl.dot(tl.transpose(chain[layer]), g)
+    grads.append(g)
+    return tuple(grads[::-1])
+
+
+def _explicit(chain, widths, mode):
+    """Form ``U_k`` when that is cheaper than applying each matrix to the core."""
+    others = math.prod(w for m, w in enumerate(widths) if m != mode)
+    return len(chain) > 1 and tl.shape(chain[0])[1] <= others
+
+
+def _mode_matrices(G, chains, form):
+    """Matrices applied to each mode, and per mode how to map their gradients back."""
+    widths = tl.shape(G)
+    mats, backs = [], []
+    for mode, chain in enumerate(chains):
+        if form == "column":
+            U, inputs = _column_factor(chain)
+            mats.append([U])
+            backs.append(lambda g, c=chain, i=inputs: _column_backward(c, i, g[0]))
+        elif _explicit(chain, widths, mode):
+            U, partials = _product_factor(chain)
+            mats.append([U])
+            backs.append(lambda g, c=chain, q=partials: _product_backward(c, q, g[0]))
+        else:
+            mats.append(list(chain))
+            backs.append(tuple)
+    return mats, backs
+
+
+def end_to_end_factors(params, order, depth, form="product"):
+    """The end-to-end factors ``U_k`` (n_k, w_k)."""
+    _, chains = split_params(params, order, depth)
+    if form == "column":
+        return [_column_factor(c)[0] for c in chains]
+    return [_product_factor(c)[0] for c in chains]
+
+
+def _forward(G, mats):
+    T, saved = G, []
+    for mode, mode_mats in enumerate(mats):
+        for M in mode_mats:
+            saved.append((mode, M, T))
+            T = _mode_dot(T, M, mode)
+    return T, saved
+
+
+def to_tensor(params, order, depth, form="product"):
+    """The model tensor ``X̂`` of shape ``dims``."""
+    G, chains = split_params(params, order, depth)
+    mats, _ = _mode_matrices(G, chains, form)
+    return _forward(G, mats)[0]
+
+
+def loss_and_grad(params, target, mask, coef, *, depth, form="product"):
+    """Masked squared loss ``(coef/2) Σ_Ω (X̂ - target)²`` and its gradient.
+
+    Parameters
+    ----------
+    params : tuple of arrays
+        ``(G, *chain_0, ...)`` (see the module docstring).
+    target : array of shape dims
+        Data, with any finite value at unobserved entries.
+    mask : array of shape dims or None
+        1.0 on observed entries, 0.0 elsewhere; ``None`` when all are observed.
+    coef : float
+        Loss weight ``c``.
+    depth : int
+    form : {"product", "column"}
+
+    Returns
+    -------
+    loss : float
+    grads : tuple of arrays shaped like ``params``
+    """
+    order = tl.ndim(target)
+    G, chains = split_params(params, order, depth)
+    mats, backs = _mode_matrices(G, chains, form)
+    X_hat, saved = _forward(G, mats)
+    R = X_hat - target
+    if mask is not None:
+        R = R * mask
+    loss = 0.5 * coef * float(tl.sum(R * R))
+    E = coef * R
+    mat_grads = []
+    for mode, M, T in reversed(saved):
+        mat_grads.append(_mode_grad(E, T, mode))
+        E = _mode_dot(E, tl.transpose(M), mode)
+    mat_grads = mat_grads[::-1]
+    grads, start = [E], 0
+    for mode_mats, back in zip(mats, backs, strict=True):
+        grads.extend(back(mat_grads[start : start + len(mode_mats)]))
+        start += len(mode_mats)
+    return loss, tuple(grads)
+
+
+# -- balanced initialization (host, numpy) ----------------------------------------------
+def _orthonormal(rng, n_rows, n_cols):
+    q, r = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+def _unfold(X, mode):
+    return np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
+
+
+def _product_chain(rng, G, mode, n, depth):
+    """Exactly balanced chain: ``W_1ᵀW_1 = G_(k)G_(k)ᵀ``, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``."""
+    P, s, _ = np.linalg.svd(_unfold(G, mode))
+    w = P.shape[0]
+    s = np.concatenate([s, np.zeros(w - s.size)])  # rank-deficient unfolding: pad
+    prev = P
+    chain = []
+    for layer in range(depth):
+        O = _orthonormal(rng, n, w) if layer == depth - 1 else _orthonormal(rng, w, w)
+        chain.append((O * s) @ prev.T)
+        prev = O
+    return chain
+
+
+def _column_chain(rng, G, mode, n, depth):
+    """Released-code balance: every array of column ``j`` has the norm of core slice ``j``."""
+    slice_norms = np.linalg.norm(_unfold(G, mode), axis=1)
+    w = slice_norms.size
+    A = rng.standard_normal((n, w))
+    A *= slice_norms / np.maximum(np.linalg.norm(A, axis=0), 1e-300)
+    chain = [A]
+    for _ in range(depth - 1):
+        M = rng.standard_normal((w, n, n))
+        M *= (slice_norms / np.maximum(np.linalg.norm(M, axis=(1, 2)), 1e-300))[:, None, None]
+        chain.append(M)
+    return chain
+
+
+def init_params(rng, dims, widths, depth, form="product", scale=1e-2):
+    """Balanced small initialization (numpy arrays).
+
+    The core has i.i.d. Gaussian entries scaled so that a core slice has norm
+    ``scale`` on average (exactly for equal widths). ``"product"`` chains are
+    exactly balanced (the conserved quantities of the gradient flow are zero);
+    ``"column"`` chains rescale every array of column ``j`` to the norm of core
+    slice ``j`` (the released code's rule).
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    dims, widths : tuple of int
+        Tensor shape and core shape (``widths[k] <= dims[k]`` for ``"product"``).
+    depth : int
+    form : {"product", "column"}
+    scale : float
+
+    Returns
+    -------
+    params : tuple of ndarrays
+    """
+    widths = tuple(int(w) for w in widths)
+    total = math.prod(widths)
+    mean_width = total ** (1.0 / len(widths))
+    G = rng.standard_normal(widths) * scale * math.sqrt(mean_width / total)
+    build = _product_chain if form == "product" else _column_chain
+    params = [G]
+    for mode, n in enumerate(dims):
+        params.extend(build(rng, G, mode, n, depth))
+    return tuple(params)
+
+
+# -- diagnostics ---------------------------------------------------------------------
+def core_slice_norms(G):
+    """Norms of the core's slices, one array of length ``w_k`` per mode (numpy)."""
+    G = np.asarray(G)
+    return [np.linalg.norm(_unfold(G, k), axis=1) for k in range(G.ndim)]
+
+
+def conserved_quantities(params, order, depth, form="product"):
+    """Quantities the gradient flow conserves, one list of arrays per mode (numpy).
+
+    ``"product"``: ``G_(k)G_(k)ᵀ - W_1ᵀW_1`` and ``W_l W_lᵀ - W_{l+1}ᵀW_{l+1}``
+    (from the invariance ``G ×_k B⁻¹, W_1 B`` and ``W_l B⁻¹, B W_{l+1}``).
+    ``"column"``: per column ``j``, ``‖G slice j‖² - ‖first array of chain j‖²``
+    and the differences of consecutive arrays' squared norms along the chain
+    (from the invariance under rescaling one slice or matrix by ``c`` and the
+    next by ``1/c``); the chain is ordered from the core outwards
+    (``M_1, ..., M_{L-1}, a``).
+    """
+    params = [np.asarray(p) for p in params]
+    G, chains = split_params(params, order, depth)
+    out = []
+    for mode, chain in enumerate(chains):
+        if form == "product":
+            grams = [_unfold(G, mode) @ _unfold(G, mode).T]
+            for W in chain:
+                grams.append(W.T @ W)
+                grams.append(W @ W.T)
+            out.append([grams[2 * i] - grams[2 * i + 1] for i in range(depth)])
+        else:
+            sq = [np.sum(_unfold(G, mode) ** 2, axis=1)]
+            sq += [np.sum(M**2, axis=(1, 2)) for M in chain[1:]]
+            sq.append(np.sum(chain[0] ** 2, axis=0))
+            out.append([sq[i] - sq[i + 1] for i in range(depth)])
+    return out

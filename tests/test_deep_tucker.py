@@ -1,0 +1,198 @@
+"""DeepTucker: gradients, balancedness, completion without the rank, sklearn API."""
+
+import numpy as np
+import pytest
+import tensorly as tl
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from sktensorflow._deep_tucker import DeepTucker
+from sktensorflow._optim import minimize
+from sktensorflow.datasets import make_low_multilinear_rank
+from sktensorflow.models import deep_tucker as dtm
+
+
+def _missing_error(est, X, truth):
+    miss = np.isnan(X)
+    X_hat = tl.tucker_to_tensor(est.to_tensorly())
+    return np.linalg.norm((X_hat - truth.tensor)[miss]) / np.linalg.norm(truth.tensor[miss])
+
+
+@parametrize_with_checks([DeepTucker()])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _numeric_grad(f, params, eps=1e-6):
+    grads = []
+    for i, p in enumerate(params):
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            shifted = []
+            for sign in (1, -1):
+                q = p.copy()
+                q[idx] += sign * eps
+                shifted.append(f(params[:i] + (q,) + params[i + 1 :]))
+            g[idx] = (shifted[0] - shifted[1]) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize(
+    "form, dims, widths",
+    [
+        ("product", (4, 3, 5), (3, 3, 4)),  # every factor formed explicitly
+        ("product", (6, 2, 2), (5, 2, 2)),  # mode 0 applied matrix by matrix
+        ("column", (4, 3, 5), (4, 2, 3)),
+    ],
+)
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_gradient_matches_finite_differences(form, dims, widths, depth):
+    rng = np.random.RandomState(depth)
+    params = dtm.init_params(rng, dims, widths, depth, form, scale=1.0)
+    params = tuple(p + 0.3 * rng.standard_normal(p.shape) for p in params)
+    target = rng.standard_normal(dims)
+    mask = (rng.rand(*dims) < 0.6).astype(float)
+
+    def f(q):
+        return dtm.loss_and_grad(q, target, mask, 0.7, depth=depth, form=form)[0]
+
+    _, grads = dtm.loss_and_grad(params, target, mask, 0.7, depth=depth, form=form)
+    for g, n in zip(grads, _numeric_grad(f, params), strict=True):
+        np.testing.assert_allclose(g, n, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("form", ["product", "column"])
+def test_model_tensor_is_tucker_of_end_to_end_factors(form):
+    rng = np.random.RandomState(0)
+    params = dtm.init_params(rng, (4, 5, 3), (3, 4, 3), 3, form, scale=1.0)
+    factors = dtm.end_to_end_factors(params, 3, 3, form)
+    np.testing.assert_allclose(
+        dtm.to_tensor(params, 3, 3, form), tl.tucker_to_tensor((params[0], factors)), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("form", ["product", "column"])
+def test_balanced_init_and_conserved_quantities(form):
+    """Small-step GD keeps the flow's conserved quantities within O(step) of zero."""
+    rng = np.random.RandomState(1)
+    dims, depth = (6, 5, 4), 2
+    X, _ = make_low_multilinear_rank(dims, (2, 2, 2), observed_fraction=0.7, random_state=0)
+    observed = ~np.isnan(X)
+    target, mask = np.where(observed, X, 0.0), observed.astype(float)
+    target /= np.linalg.norm(target.reshape(dims[0], -1), 2)
+    params = dtm.init_params(rng, dims, dims, depth, form, scale=1.0)
+    start = dtm.conserved_quantities(params, 3, depth, form)
+    assert max(np.abs(c).max() for mode in start for c in mode) < 1e-12
+
+    def fun(q):
+        return dtm.loss_and_grad(q, target, mask, 1.0, depth=depth, form=form)
+
+    drift = []
+    for step in (2e-2, 1e-2):
+        res = minimize(
+            fun, params, solver="gd", learning_rate=step, max_iter=int(20 / step), tol=0
+        )
+        assert res.loss_curve[-1] < 0.05 * res.loss_curve[0]  # the model really moved
+        end = dtm.conserved_quantities(res.params, 3, depth, form)
+        moved = sum(np.sum((p - q) ** 2) for p, q in zip(res.params, params, strict=True))
+        drift.append(max(np.abs(c).max() for mode in end for c in mode) / moved)
+    assert drift[0] < 2e-3
+    assert drift[1] < 0.7 * drift[0]  # the drift is a discretization error, O(step)
+
+
+def test_completion_without_rank_default_parameters():
+    X, truth = make_low_multilinear_rank(
+        (20, 20, 20), (3, 3, 3), observed_fraction=0.3, random_state=0
+    )
+    est = DeepTucker(random_state=0).fit(X)
+    assert est.widths_ == (20, 20, 20)
+    assert est.multilinear_rank_ == (3, 3, 3)
+    assert _missing_error(est, X, truth) <= 1e-2
+    completed = est.complete(X)
+    miss = np.isnan(X)
+    np.testing.assert_array_equal(completed[~miss], X[~miss])
+    err = np.linalg.norm((completed - truth.tensor)[miss]) / np.linalg.norm(truth.tensor[miss])
+    assert err <= 1e-2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [2, 3])
+def test_completion_deeper(depth):
+    X, truth = make_low_multilinear_rank(
+        (20, 20, 20), (3, 3, 3), observed_fraction=0.3, random_state=0
+    )
+    est = DeepTucker(depth=depth, max_iter=6000, random_state=0).fit(X)
+    assert est.multilinear_rank_ == (3, 3, 3)
+    assert _missing_error(est, X, truth) <= 1e-2
+
+
+def test_grid_search_prefers_small_init():
+    X, _ = make_low_multilinear_rank((24, 8, 8), (2, 2, 2), observed_fraction=0.5, random_state=3)
+    grid = GridSearchCV(
+        DeepTucker(max_iter=600, tol=1e-3, random_state=0),
+        {"init_scale": [1e-2, 3.0], "depth": [1, 2]},
+        cv=3,
+    )
+    grid.fit(X)
+    assert grid.best_params_["init_scale"] == 1e-2
+    scores = grid.cv_results_["mean_test_score"]
+    small = np.asarray(grid.cv_results_["param_init_scale"]) == 1e-2
+    assert scores[small].min() > scores[~small].max()
+
+
+def test_fitted_attributes_and_history():
+    X, _ = make_low_multilinear_rank((9, 7, 6), (2, 3, 2), observed_fraction=0.7, random_state=1)
+    est = DeepTucker(depth=2, max_iter=400, random_state=0).fit(X)
+    assert est.core_.shape == (9, 7, 6)
+    assert [U.shape for U in est.factors_] == [(9, 9), (7, 7), (6, 6)]
+    assert [len(c) for c in est.chains_] == [2, 2, 2]
+    assert [h.shape[1] for h in est.core_slice_norms_history_] == [9, 7, 6]
+    assert len(est.history_iter_) == est.core_slice_norms_history_[0].shape[0]
+    assert est.multilinear_rank_history_.shape == (len(est.history_iter_), 3)
+    np.testing.assert_allclose(est.core_slice_norms_history_[1][-1], est.core_slice_norms_[1])
+    Z = est.transform(X)
+    assert Z.shape == (9, est.multilinear_rank_[0])
+    assert est.inverse_transform(Z).shape == X.shape
+    assert est.score(X) > 0.5
+
+
+def test_transform_is_row_separable_and_deterministic():
+    X, _ = make_low_multilinear_rank((12, 5, 4), (2, 2, 2), observed_fraction=0.8, random_state=2)
+    est = DeepTucker(max_iter=300, random_state=0)
+    Z = est.fit_transform(X)
+    np.testing.assert_allclose(Z, est.transform(X))
+    np.testing.assert_allclose(est.transform(X[::-1])[::-1], Z)
+    np.testing.assert_allclose(est.transform(X[3:4]), Z[3:4])
+    again = DeepTucker(max_iter=300, random_state=0).fit(X)
+    np.testing.assert_array_equal(again.core_, est.core_)
+
+
+def test_width_caps_and_bad_parameters():
+    X = np.random.RandomState(0).standard_normal((6, 4))
+    assert DeepTucker(width=3, max_iter=5, tol=0).fit(X).widths_ == (3, 3)
+    assert DeepTucker(max_iter=5, tol=0).fit(X).widths_ == (4, 4)
+    assert DeepTucker(max_iter=5, tol=0).fit(X.reshape(6, 2, 2)).widths_ == (4, 2, 2)
+    with pytest.raises(ValueError, match="depth"):
+        DeepTucker(depth=0).fit(X)
+    with pytest.raises(ValueError, match="factor_form"):
+        DeepTucker(factor_form="rows").fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        DeepTucker().fit(np.full((3, 3), np.nan))
+    est = DeepTucker(max_iter=5, tol=0).fit(X)
+    with pytest.raises(ValueError, match="feature shape"):
+        est.transform(np.ones((2, 4, 1)))
+
+
+@pytest.mark.parametrize("form", ["product", "column"])
+def test_backend_parity_pytorch(form):
+    torch = pytest.importorskip("torch")
+    X, _ = make_low_multilinear_rank((7, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    kw = dict(depth=2, factor_form=form, max_iter=60, tol=0, random_state=0)
+    with threadpool_limits(1):  # spinning BLAS and OpenMP pools oversubscribe small machines
+        est_np = DeepTucker(**kw).fit(X)
+        est_pt = DeepTucker(**kw).fit(torch.tensor(X))
+    assert isinstance(est_pt.core_, torch.Tensor)
+    np.testing.assert_allclose(est_pt.core_.numpy(), est_np.core_, atol=1e-8)
+    np.testing.assert_allclose(est_pt.loss_curve_, est_np.loss_curve_, rtol=1e-8, atol=1e-12)

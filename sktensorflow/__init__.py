@@ -4,8 +4,10 @@ Fit a model with far more components than needed from a small random
 initialization and read the rank off the fitted estimator.
 """
 
+from ._deep_tucker import DeepTucker
 from ._overparam_cp import OverparamCP
+from ._tubal import TubalFactorizer
 
 __version__ = "0.1.0"
 
-__all__ = ["OverparamCP", "__version__"]
+__all__ = ["DeepTucker", "OverparamCP", "TubalFactorizer", "__version__"]

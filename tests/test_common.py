@@ -2,9 +2,9 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktensorflow import OverparamCP
+from sktensorflow import DeepTucker, OverparamCP, TubalFactorizer
 
-ESTIMATORS = [OverparamCP()]
+ESTIMATORS = [OverparamCP(), TubalFactorizer(), DeepTucker()]
 
 
 @parametrize_with_checks(ESTIMATORS)

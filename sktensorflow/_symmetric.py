@@ -80,6 +80,12 @@ class BaseSymmetricCP(BaseOverparam):
                 f"tensor='precomputed' expects a symmetric array of shape (d,)*{self.order}, "
                 f"got shape {T.shape}."
             )
+        if not _is_symmetric(T):
+            raise ValueError(
+                "tensor='precomputed' expects a symmetric array: X differs from its "
+                "transposes by more than 1e-8 relative (symmetrize it, e.g. average "
+                "over permutations of its axes)."
+            )
         self._backend_name, self.n_features_in_ = backend, T.shape[0]
         return ("dense", T)
 
@@ -231,6 +237,15 @@ class BaseSymmetricCP(BaseOverparam):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _is_symmetric(T, rtol=1e-8):
+    """Whether ``T`` is invariant under axis permutations (a swap and a cycle generate them)."""
+    axes = list(range(T.ndim))
+    swap = [1, 0, *axes[2:]]
+    cycle = [*axes[1:], 0]
+    scale = rtol * max(np.linalg.norm(T), np.finfo(float).tiny)
+    return all(np.linalg.norm(T - T.transpose(p)) <= scale for p in (swap, cycle))
 
 
 def radial_rates(W, grad):

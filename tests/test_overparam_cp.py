@@ -1,0 +1,192 @@
+"""OverparamCP end to end: planted recovery, regimes, scikit-learn integration, backends."""
+
+import warnings
+
+import numpy as np
+import pytest
+import tensorly as tl
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from sktensorflow import OverparamCP
+from sktensorflow._symmetric import reinit_small_columns
+from sktensorflow.datasets import make_ica_mixture, make_symmetric_cp
+from sktensorflow.metrics import recovery_score, relative_error
+
+
+def _dense(cp):
+    return tl.cp_to_tensor(cp)
+
+
+def _fitted_error(est, T):
+    return relative_error(_dense(est.to_tensorly()), _dense(T))
+
+
+@pytest.mark.parametrize(
+    "order, d, weights",
+    [(3, 15, [1.0, 0.8, 0.6, 0.45]), (4, 18, [1.0, 0.85, 0.7, 0.55, 0.4])],
+)
+@pytest.mark.parametrize("dense", [False, True])
+def test_planted_orthogonal_recovery(order, d, weights, dense):
+    r = len(weights)
+    T, truth = make_symmetric_cp(d, r, order=order, weights=weights, dense=dense, random_state=1)
+    est = OverparamCP(width=5 * r, order=order, tensor="precomputed", random_state=0).fit(T)
+    assert est.rank_ == r
+    result = recovery_score(est.components_, truth.components)
+    assert result.cosines.min() >= 0.99
+    # Weights come back sorted and matched to the truth (sign fixed by direction for odd order).
+    signed = est.weights_ * np.sign(np.sum(est.components_ * truth.components, axis=1)) ** order
+    np.testing.assert_allclose(signed, weights, rtol=1e-3)
+
+
+def test_negative_weight_recovered_with_its_sign():
+    weights = [1.0, -0.8, 0.6, -0.5]
+    T, truth = make_symmetric_cp(16, 4, order=4, weights=weights, random_state=2)
+    est = OverparamCP(width=24, order=4, tensor="precomputed", random_state=0).fit(T)
+    assert est.rank_ == 4
+    result = recovery_score(est.components_, truth.components)
+    assert result.cosines.min() >= 0.99
+    matched = est.weights_[result.matching]
+    np.testing.assert_array_equal(np.sign(matched), np.sign(weights))
+    np.testing.assert_allclose(matched, weights, rtol=1e-3)
+
+
+def test_moment_from_samples_equals_precomputed_moment():
+    X = np.random.default_rng(0).standard_normal((300, 5))
+    M = np.einsum("si,sj,sk->ijk", X, X, X) / len(X)
+    kw = dict(width=6, order=3, max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = OverparamCP(**kw).fit(X)
+        b = OverparamCP(tensor="precomputed", **kw).fit(M)
+    np.testing.assert_allclose(a.columns_, b.columns_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-9)
+
+
+def test_ica_skewed_sources_from_cumulant():
+    X, truth = make_ica_mixture(20000, 4, 8, random_state=0)
+    est = OverparamCP(width=16, tensor="cumulant", tol=1e-4, random_state=0).fit(X)
+    result = recovery_score(est.components_, truth.components)
+    assert result.cosines.min() >= 0.95
+    # The four sources (skewness 2) carry the four largest weights.
+    assert set(result.matching) == {0, 1, 2, 3}
+
+
+def test_rich_regime_beats_lazy_by_two_orders():
+    T, _ = make_symmetric_cp(6, 2, order=3, weights=[1.0, 0.7], random_state=0)
+    errors = {}
+    for regime in ("rich", "lazy"):
+        est = OverparamCP(width=10, regime=regime, tensor="precomputed", max_iter=3000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            errors[regime] = _fitted_error(est.set_params(random_state=0).fit(T), T)
+    assert errors["rich"] * 100 <= errors["lazy"]
+
+
+def test_rank_curve_and_histories_are_recorded():
+    T, _ = make_symmetric_cp(10, 3, order=3, random_state=0)
+    est = OverparamCP(width=12, tensor="precomputed", random_state=0).fit(T)
+    # All columns start equal (rank = width); the tiny ones then fall below rank_tol.
+    assert est.rank_curve_[0] == 12 and est.rank_curve_[-1] == 3
+    assert np.all(np.diff(est.rank_iter_) > 0)
+    assert est.column_norms_history_.shape == (len(est.rank_iter_), 12)
+    assert len(est.loss_curve_) == est.n_iter_ + 1
+    assert est.loss_curve_[-1] < 1e-6 * est.loss_curve_[0]
+    assert np.all(np.diff(est.time_curve_) > 0)
+
+
+def test_reinit_small_columns_redraws_only_small_shrinking_columns():
+    W = np.array([[1.0, 1e-3, 1e-3, 2e-3], [0.0, 0.0, 0.0, 0.0]])
+    grad = np.array([[-1.0, 1.0, -1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])  # columns 0 and 2 grow
+    W_new, n_redrawn = reinit_small_columns(W, grad, np.random.RandomState(0), 0.5, 1e-2)
+    assert n_redrawn == 2
+    np.testing.assert_array_equal(W_new[:, [0, 2]], W[:, [0, 2]])
+    np.testing.assert_allclose(np.linalg.norm(W_new[:, [1, 3]], axis=0), 0.5)
+
+
+def test_reinitialization_during_fit_keeps_columns_at_init_norm():
+    T, _ = make_symmetric_cp(8, 2, order=4, random_state=0)
+    kw = dict(width=10, order=4, tensor="precomputed", random_state=0, reinit_threshold=0.05)
+    plain = OverparamCP(**kw).fit(T)
+    reinit = OverparamCP(reinit_every=2.0, **kw).fit(T)
+    assert reinit.rank_ == plain.rank_ == 2
+    # Negative-sign columns decay under the plain flow; re-drawing brings them back.
+    smallest = [np.linalg.norm(e.columns_, axis=0).min() for e in (plain, reinit)]
+    assert smallest[1] > 1.2 * smallest[0]
+
+
+def test_grid_search_over_width_and_init_scale():
+    X, _ = make_ica_mixture(2000, 2, 4, random_state=0)
+    grid = {"width": [1, 8], "init_scale": [1e-3, 1.0]}
+    search = GridSearchCV(OverparamCP(tensor="cumulant", tol=1e-3, random_state=0), grid, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X)
+    assert search.best_params_["width"] == 8
+    assert search.best_score_ > 0.5
+
+
+def test_pipeline_ending_in_classifier():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    X = rng.standard_normal((400, 6))
+    X[:, 0] += 3.0 * y
+    pipe = make_pipeline(OverparamCP(width=6, order=3, random_state=0), LogisticRegression())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    assert pipe.score(X, y) > 0.9
+
+
+def test_deterministic_given_random_state():
+    T, _ = make_symmetric_cp(8, 2, order=4, random_state=0)
+    a = OverparamCP(width=8, order=4, tensor="precomputed", random_state=3).fit(T)
+    b = OverparamCP(width=8, order=4, tensor="precomputed", random_state=3).fit(T)
+    c = OverparamCP(width=8, order=4, tensor="precomputed", random_state=4).fit(T)
+    np.testing.assert_array_equal(a.columns_, b.columns_)
+    assert not np.allclose(a.columns_, c.columns_)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"width": 0}, "width"),
+        ({"order": 1}, "order"),
+        ({"regime": "ntk"}, "regime"),
+        ({"tensor": "gram"}, "tensor"),
+        ({"init_scale": -1.0}, "init_scale"),
+        ({"learning_rate": "fast"}, "learning_rate"),
+    ],
+)
+def test_bad_parameters_are_named(params, match):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(ValueError, match=match):
+        OverparamCP(**params).fit(X)
+
+
+def test_bad_precomputed_targets_are_named():
+    with pytest.raises(ValueError, match=r"shape \(d,\)\*3, got shape \(4, 4\)"):
+        OverparamCP(order=3, tensor="precomputed").fit(np.zeros((4, 4)))
+    asym = np.random.default_rng(0).standard_normal((3, 3, 3))
+    with pytest.raises(ValueError, match="symmetric"):
+        OverparamCP(order=3, tensor="precomputed").fit(asym)
+    with pytest.raises(ValueError, match="cumulant"):
+        OverparamCP(order=5, tensor="cumulant").fit(np.ones((10, 3)))
+
+
+def test_pytorch_backend_matches_numpy():
+    torch = pytest.importorskip("torch")
+    from threadpoolctl import threadpool_limits
+
+    X = np.random.default_rng(0).standard_normal((500, 6)) + 0.5
+    kw = dict(width=8, order=3, max_iter=200, random_state=0)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = OverparamCP(**kw).fit(X)
+        est = OverparamCP(**kw).fit(torch.tensor(X))
+    assert isinstance(est.components_, torch.Tensor)
+    np.testing.assert_allclose(est.columns_.numpy(), ref.columns_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(est.transform(torch.tensor(X)).numpy(), ref.transform(X), rtol=1e-8)
+    assert est.rank_ == ref.rank_

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorly as tl
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from sktensorflow._deep_tucker import DeepTucker
@@ -17,11 +16,6 @@ def _missing_error(est, X, truth):
     miss = np.isnan(X)
     X_hat = tl.tucker_to_tensor(est.to_tensorly())
     return np.linalg.norm((X_hat - truth.tensor)[miss]) / np.linalg.norm(truth.tensor[miss])
-
-
-@parametrize_with_checks([DeepTucker()])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def _numeric_grad(f, params, eps=1e-6):

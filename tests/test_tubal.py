@@ -1,21 +1,15 @@
-"""TubalFactorizer: model gradients, estimator checks, completion and transforms."""
+"""TubalFactorizer: model gradients, completion and transforms."""
 
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktensorflow import tproduct as tp
 from sktensorflow._tubal import TubalFactorizer
 from sktensorflow.datasets import make_tubal_low_rank
 from sktensorflow.metrics import relative_error
 from sktensorflow.models import tubal as mt
-
-
-@parametrize_with_checks([TubalFactorizer()])
-def test_sklearn_check(estimator, check):
-    check(estimator)
 
 
 # -- model -------------------------------------------------------------------------------

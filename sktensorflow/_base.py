@@ -2,8 +2,7 @@
 
 It owns the shared parameter vocabulary and its validation, the single RNG per
 fit, backend resolution, the call into the one optimization loop, conversion of
-fitted attributes to the input's array namespace, and the fold-in hold-out
-``score`` of the sample-axis estimators. This is the only module that imports
+fitted attributes to the input's array namespace. This is the only module that imports
 scikit-learn's private helpers; estimator modules import them from here.
 """
 
@@ -22,18 +21,12 @@ from ._optim import SOLVERS, minimize
 
 __all__ = [
     "BaseOverparam",
-    "FoldInScoreMixin",
     "Integral",
     "Interval",
     "Real",
     "StrOptions",
     "check_is_fitted",
-    "holdout_mask",
-    "masked_r2",
 ]
-
-#: Share of each row's observed entries hidden by the fold-in ``score``.
-HOLDOUT_EVERY = 5
 
 
 class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -120,95 +113,3 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
-
-
-class FoldInScoreMixin:
-    """Fold-in hold-out ``score`` for estimators whose axis 0 is the sample axis.
-
-    Subclasses implement ``_fold_in(X)`` (sample-mode representation of rows
-    with ``NaN`` entries, factors fixed; numpy in and out) and
-    ``_reconstruct(Z)`` (the rows the model predicts from that representation,
-    shaped like ``X``).
-    """
-
-    def score(self, X, y=None):
-        """Fold-in R² on a deterministic hold-out share of each row's entries.
-
-        Every fifth observed entry of each row is hidden, the row's
-        representation is solved from the remaining entries with the fitted
-        non-sample factors, and R² is computed on the hidden entries. Higher is
-        better; at most 1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Data with ``NaN`` for missing entries.
-        y : Ignored
-
-        Returns
-        -------
-        score : float
-        """
-        check_is_fitted(self)
-        X = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
-        self._check_feature_shape(X)
-        hidden = holdout_mask(~np.isnan(X))
-        X_hat = self._reconstruct(self._fold_in(np.where(hidden, np.nan, X)))
-        return masked_r2(X, X_hat, hidden)
-
-    def _check_feature_shape(self, X):
-        if X.shape[1:] != tuple(self.feature_shape_):
-            raise ValueError(
-                f"X has feature shape {X.shape[1:]}, but {type(self).__name__} was fitted "
-                f"on feature shape {tuple(self.feature_shape_)}."
-            )
-
-
-def holdout_mask(observed, every=HOLDOUT_EVERY):
-    """Deterministic hold-out entries of each row, for fold-in scoring.
-
-    Within each row (axis 0), observed entries are counted in C order and every
-    ``every``-th one (the 5th, 10th, ...) is held out, so the choice depends on
-    the row alone: scoring is row-separable and independent of the sample order.
-
-    Parameters
-    ----------
-    observed : ndarray of bool, shape (n_samples, ...)
-        ``True`` where an entry is observed.
-    every : int, default=5
-
-    Returns
-    -------
-    hidden : ndarray of bool, same shape as ``observed``
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> holdout_mask(np.ones((2, 6), dtype=bool)).astype(int)
-    array([[0, 0, 0, 0, 1, 0],
-           [0, 0, 0, 0, 1, 0]])
-    """
-    flat = observed.reshape(observed.shape[0], -1)
-    rank_in_row = np.cumsum(flat, axis=1)
-    hidden = flat & (rank_in_row % every == 0)
-    return hidden.reshape(observed.shape)
-
-
-def masked_r2(truth, prediction, mask):
-    """R² of ``prediction`` against ``truth`` on the entries where ``mask`` is set.
-
-    Returns 0.0 when fewer than two entries are selected or they are constant
-    (the prediction cannot be compared with a mean there).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = np.array([1.0, 2.0, 3.0]); m = np.ones(3, dtype=bool)
-    >>> masked_r2(t, t, m)
-    1.0
-    """
-    y, p = truth[mask], prediction[mask]
-    total = float(np.sum((y - y.mean()) ** 2)) if y.size else 0.0
-    if y.size < 2 or total == 0.0:
-        return 0.0
-    return 1.0 - float(np.sum((y - p) ** 2)) / total

@@ -2,18 +2,17 @@
 
 import numpy as np
 import tensorly as tl
-from sklearn.utils.validation import check_array
 
 from . import _backend
 from ._base import (
     BaseOverparam,
-    FoldInScoreMixin,
     Integral,
     Interval,
     Real,
     StrOptions,
     check_is_fitted,
 )
+from ._foldin import FoldInMixin
 from .metrics import multilinear_rank
 from .models import deep_tucker as dtm
 
@@ -23,7 +22,7 @@ __all__ = ["DeepTucker"]
 _PLATEAU_SHARE = 0.5
 
 
-class DeepTucker(FoldInScoreMixin, BaseOverparam):
+class DeepTucker(FoldInMixin, BaseOverparam):
     """Deep Tucker factorization by gradient descent from a small balanced start.
 
     Fits ``X̂ = G ×_0 U_0 ×_1 U_1 ⋯`` to the observed entries of ``X`` (``NaN``
@@ -140,6 +139,8 @@ class DeepTucker(FoldInScoreMixin, BaseOverparam):
     >>> est.transform(X).shape
     (10, 2)
     """
+
+    _coefficients_name = "multilinear_rank_[0]"
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
@@ -297,88 +298,6 @@ class DeepTucker(FoldInScoreMixin, BaseOverparam):
         self.components_ = self._output(self._design.T.reshape((-1, *self.feature_shape_)).copy())
         self._n_features_out = self._design.shape[1]
 
-    # -- fold-in ---------------------------------------------------------------------
-    def _fold_in(self, X):
-        """Per-row least squares of the observed entries on ``components_``."""
-        D = self._design
-        flat = X.reshape(X.shape[0], -1)
-        Z = np.zeros((flat.shape[0], D.shape[1]))
-        if D.shape[1] == 0:
-            return Z
-        observed = ~np.isnan(flat)
-        full = observed.all(axis=1)
-        if full.any():
-            Z[full] = flat[full] @ D  # D has orthonormal columns
-        for i in np.flatnonzero(~full):
-            obs = observed[i]
-            if obs.any():
-                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
-        return Z
-
-    def _reconstruct(self, Z):
-        return (Z @ self._design.T).reshape((Z.shape[0], *self.feature_shape_))
-
-    def _validate_new(self, X):
-        check_is_fitted(self)
-        Xv = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
-        self._check_feature_shape(Xv)
-        return Xv
-
-    def transform(self, X):
-        """Coordinates of each row on ``components_`` (fold-in, factors fixed).
-
-        Each row is fitted by least squares on its observed entries
-        (minimum-norm if underdetermined), independently of the other rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, *feature_shape_)
-            ``NaN`` for missing entries.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, multilinear_rank_[0])
-        """
-        Xv = self._validate_new(X)
-        return self._as_input_namespace(self._fold_in(Xv), X)
-
-    def inverse_transform(self, X):
-        """Rows from their coordinates: ``Z @ components_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, multilinear_rank_[0])
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, *feature_shape_)
-        """
-        check_is_fitted(self)
-        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
-        if Z.shape[1] != self._design.shape[1]:
-            raise ValueError(
-                f"X has {Z.shape[1]} columns, but inverse_transform expects "
-                f"multilinear_rank_[0] = {self._design.shape[1]}."
-            )
-        return self._as_input_namespace(self._reconstruct(Z), X)
-
-    def complete(self, X):
-        """Return ``X`` with its missing entries filled by the fold-in reconstruction.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, *feature_shape_)
-            ``NaN`` for missing entries.
-
-        Returns
-        -------
-        X_completed : ndarray shaped like ``X``
-            Observed entries unchanged.
-        """
-        Xv = self._validate_new(X)
-        filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
-        return self._as_input_namespace(filled, X)
-
     def to_tensorly(self):
         """The fitted model as a tensorly ``TuckerTensor`` (numpy arrays).
 
@@ -391,11 +310,6 @@ class DeepTucker(FoldInScoreMixin, BaseOverparam):
         core = _backend.to_numpy(self.core_)
         factors = [_backend.to_numpy(U) for U in self.factors_]
         return tl.tucker_tensor.TuckerTensor((core, factors))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 def _spectral_scale(X):

@@ -1,18 +1,18 @@
 """TubalFactorizer: t-product factorization by small-initialization gradient descent."""
 
 import numpy as np
-from sklearn.utils.validation import check_array
 
 from . import _backend
 from . import tproduct as tp
-from ._base import BaseOverparam, FoldInScoreMixin, check_is_fitted
+from ._base import BaseOverparam, check_is_fitted
+from ._foldin import FoldInMixin
 from .metrics import effective_rank
 from .models import tubal as mt
 
 __all__ = ["TubalFactorizer"]
 
 
-class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
+class TubalFactorizer(FoldInMixin, BaseOverparam):
     """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
 
     The data are a third-order tensor with tubes along the last axis (a 2-D
@@ -104,7 +104,8 @@ class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
     ``tubal_rank_`` leading right singular tubes ``V`` (not on the raw factor
     ``B``, whose many small lateral slices would make the per-row least squares
     ill-conditioned), so the representation has ``tubal_rank_ * n_tubes``
-    columns and dropping the small spurious components of the
+    columns (column ``l * n_tubes + t`` is entry ``t`` of the coefficient tube
+    of singular tube ``l``) and dropping the small spurious components of the
     over-parametrized fit also denoises the completion. The measurement
     (sensing) setting of the paper is in :mod:`sktensorflow.sensing`.
 
@@ -119,6 +120,8 @@ class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
     >>> est.transform(X).shape
     (12, 8)
     """
+
+    _coefficients_name = "tubal_rank_ * n_tubes"
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
@@ -259,94 +262,6 @@ class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
         self.singular_values_history_ = np.asarray(result.history["singular_values"])
         self._n_features_out = rank * k
 
-    # -- fold-in -------------------------------------------------------------------
-    def _fold_in(self, X):
-        """Per-row least squares of the observed entries on the singular-tube basis."""
-        D = self._design
-        flat = X.reshape(X.shape[0], -1)
-        Z = np.zeros((flat.shape[0], D.shape[1]))
-        if D.shape[1] == 0:
-            return Z
-        observed = ~np.isnan(flat)
-        full = observed.all(axis=1)
-        if full.any():
-            Z[full] = np.linalg.lstsq(D, flat[full].T, rcond=None)[0].T
-        for i in np.flatnonzero(~full):
-            obs = observed[i]
-            if obs.any():
-                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
-        return Z
-
-    def _reconstruct(self, Z):
-        return (Z @ self._design.T).reshape((Z.shape[0], *self.feature_shape_))
-
-    def _validate_new(self, X):
-        check_is_fitted(self)
-        Xv = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
-        self._check_feature_shape(Xv)
-        return Xv
-
-    def transform(self, X):
-        """Coefficients of each row on the fitted singular tubes (fold-in).
-
-        Each row ``x_i`` (a horizontal slice of shape (n_features, n_tubes)) is
-        modelled as ``z_i * V^T`` with ``V`` the ``tubal_rank_`` leading right
-        singular tubes; ``z_i`` (``tubal_rank_`` tubes) is the least-squares fit to
-        the row's observed entries (minimum-norm if underdetermined). Rows are
-        solved independently, so the result does not depend on the other rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
-            ``NaN`` for missing entries.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, tubal_rank_ * n_tubes)
-            Column ``l * n_tubes + t`` is entry ``t`` of the coefficient tube of
-            singular tube ``l``.
-        """
-        Xv = self._validate_new(X)
-        return self._as_input_namespace(self._fold_in(Xv), X)
-
-    def inverse_transform(self, X):
-        """Rows from their coefficients: ``z_i * V^T``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, tubal_rank_ * n_tubes)
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features[, n_tubes])
-        """
-        check_is_fitted(self)
-        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
-        if Z.shape[1] != self._design.shape[1]:
-            raise ValueError(
-                f"X has {Z.shape[1]} columns, but inverse_transform expects "
-                f"tubal_rank_ * n_tubes = {self._design.shape[1]}."
-            )
-        return self._as_input_namespace(self._reconstruct(Z), X)
-
-    def complete(self, X):
-        """Return ``X`` with its missing entries filled by the fold-in reconstruction.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
-            ``NaN`` for missing entries.
-
-        Returns
-        -------
-        X_completed : ndarray shaped like ``X``
-            Observed entries unchanged, missing ones from :meth:`inverse_transform`
-            of :meth:`transform`.
-        """
-        Xv = self._validate_new(X)
-        filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
-        return self._as_input_namespace(filled, X)
-
     def to_tensorly(self):
         """The truncated t-SVD ``(U, S, V)`` of the fitted tensor, as numpy arrays.
 
@@ -361,11 +276,6 @@ class TubalFactorizer(FoldInScoreMixin, BaseOverparam):
         A, B = (_backend.to_numpy(f) for f in self.factors_)
         with _backend.backend_context("numpy"):
             return tp.t_svd_factorized(A, B, rank=self.tubal_rank_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 def _design_matrix(V):

@@ -1,0 +1,195 @@
+"""Fold-in for the sample-axis estimators (``TubalFactorizer``, ``DeepTucker``).
+
+Once fitted, these models describe every row of ``X`` (a slice along axis 0) as
+a linear function of a few coefficients: ``vec(row) ≈ D @ z`` with a fixed
+*design matrix* ``D`` built from the non-sample factors. Folding a new row in
+is a least-squares solve for ``z`` over the row's observed entries, so
+``transform``, ``inverse_transform``, ``complete`` and the hold-out ``score``
+are row-separable and shared here.
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from . import _backend
+from ._base import check_is_fitted
+
+#: Share of each row's observed entries hidden by the fold-in ``score``.
+HOLDOUT_EVERY = 5
+
+
+class FoldInMixin:
+    """``transform``/``inverse_transform``/``complete``/``score`` by fold-in.
+
+    Subclasses set, when fitted, ``feature_shape_`` (shape of one row) and
+    ``_design`` (ndarray of shape ``(prod(feature_shape_), n_coefficients)``),
+    and name the coefficient count in ``_coefficients_name`` for messages.
+    """
+
+    _coefficients_name = "n_components"
+
+    def _fold_in(self, X):
+        """Per-row least squares of the observed entries on the design matrix."""
+        D = self._design
+        flat = X.reshape(X.shape[0], -1)
+        Z = np.zeros((flat.shape[0], D.shape[1]))
+        if D.shape[1] == 0:
+            return Z
+        observed = ~np.isnan(flat)
+        full = observed.all(axis=1)
+        if full.any():
+            Z[full] = np.linalg.lstsq(D, flat[full].T, rcond=None)[0].T
+        for i in np.flatnonzero(~full):
+            obs = observed[i]
+            if obs.any():
+                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
+        return Z
+
+    def _reconstruct(self, Z):
+        return (Z @ self._design.T).reshape((Z.shape[0], *self.feature_shape_))
+
+    def _validate_rows(self, X):
+        check_is_fitted(self)
+        Xv = self._validate_input(X, reset=False, allow_nan=True, allow_nd=True)
+        if Xv.shape[1:] != tuple(self.feature_shape_):
+            raise ValueError(
+                f"X has feature shape {Xv.shape[1:]}, but {type(self).__name__} was fitted "
+                f"on feature shape {tuple(self.feature_shape_)}."
+            )
+        return Xv
+
+    def transform(self, X):
+        """Coefficients of each row on the fitted non-sample factors (fold-in).
+
+        Each row is fitted by least squares on its observed entries
+        (minimum-norm if underdetermined), independently of the other rows, so
+        ``fit_transform(X)`` equals ``fit(X).transform(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_coefficients)
+            The class docstring gives the number and layout of the coefficients.
+        """
+        Xv = self._validate_rows(X)
+        return self._as_input_namespace(self._fold_in(Xv), X)
+
+    def inverse_transform(self, X):
+        """Rows predicted from their coefficients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_coefficients)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, *feature_shape_)
+        """
+        check_is_fitted(self)
+        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
+        if Z.shape[1] != self._design.shape[1]:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but inverse_transform expects "
+                f"{self._coefficients_name} = {self._design.shape[1]}."
+            )
+        return self._as_input_namespace(self._reconstruct(Z), X)
+
+    def complete(self, X):
+        """Return ``X`` with its missing entries filled by the fold-in reconstruction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            ``NaN`` for missing entries.
+
+        Returns
+        -------
+        X_completed : ndarray shaped like ``X``
+            Observed entries unchanged, missing ones from
+            ``inverse_transform(transform(X))``.
+        """
+        Xv = self._validate_rows(X)
+        filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
+        return self._as_input_namespace(filled, X)
+
+    def score(self, X, y=None):
+        """Fold-in R² on a deterministic hold-out share of each row's entries.
+
+        Every fifth observed entry of each row is hidden, the row's
+        coefficients are solved from the remaining entries with the fitted
+        non-sample factors, and R² is computed on the hidden entries. Higher is
+        better; at most 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            Data with ``NaN`` for missing entries.
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        X = self._validate_rows(X)
+        hidden = holdout_mask(~np.isnan(X))
+        X_hat = self._reconstruct(self._fold_in(np.where(hidden, np.nan, X)))
+        return masked_r2(X, X_hat, hidden)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def holdout_mask(observed, every=HOLDOUT_EVERY):
+    """Deterministic hold-out entries of each row, for fold-in scoring.
+
+    Within each row (axis 0), observed entries are counted in C order and every
+    ``every``-th one (the 5th, 10th, ...) is held out, so the choice depends on
+    the row alone: scoring is row-separable and independent of the sample order.
+
+    Parameters
+    ----------
+    observed : ndarray of bool, shape (n_samples, ...)
+        ``True`` where an entry is observed.
+    every : int, default=5
+
+    Returns
+    -------
+    hidden : ndarray of bool, same shape as ``observed``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> holdout_mask(np.ones((2, 6), dtype=bool)).astype(int)
+    array([[0, 0, 0, 0, 1, 0],
+           [0, 0, 0, 0, 1, 0]])
+    """
+    flat = observed.reshape(observed.shape[0], -1)
+    rank_in_row = np.cumsum(flat, axis=1)
+    hidden = flat & (rank_in_row % every == 0)
+    return hidden.reshape(observed.shape)
+
+
+def masked_r2(truth, prediction, mask):
+    """R² of ``prediction`` against ``truth`` on the entries where ``mask`` is set.
+
+    Returns 0.0 when fewer than two entries are selected or they are constant
+    (the prediction cannot be compared with a mean there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([1.0, 2.0, 3.0]); m = np.ones(3, dtype=bool)
+    >>> masked_r2(t, t, m)
+    1.0
+    """
+    y, p = truth[mask], prediction[mask]
+    total = float(np.sum((y - y.mean()) ** 2)) if y.size else 0.0
+    if y.size < 2 or total == 0.0:
+        return 0.0
+    return 1.0 - float(np.sum((y - p) ** 2)) / total

@@ -1,6 +1,6 @@
 """
 Deep Tucker completion without the rank: depth 1, 2, 3 against masked Tucker
-===========================================================================
+============================================================================
 
 The setting of Hariz et al. (AISTATS 2024): a 25×25×25 tensor of multilinear
 rank (5, 5, 5), 70 % of its entries observed. :class:`~sktensorflow.DeepTucker`

@@ -92,10 +92,10 @@ class DeepTucker(FoldInMixin, BaseOverparam):
 
     Attributes
     ----------
-    core_ : ndarray of shape widths_
+    core_ : ndarray of shape ``widths_``
         Fitted core (in the data's units).
     factors_ : list of ndarray
-        End-to-end factors ``U_k`` of shape (X.shape[k], widths_[k]).
+        End-to-end factors ``U_k`` of shape ``(X.shape[k], widths_[k])``.
     chains_ : list of list of ndarray
         Raw matrices of every mode's factor (see ``factor_form``): for
         ``"product"`` ``[W_{k,1}, ..., W_{k,depth}]``; for ``"column"``
@@ -109,10 +109,10 @@ class DeepTucker(FoldInMixin, BaseOverparam):
     core_slice_norms_ : list of ndarray
         Norms of the core's slices, one array of length ``widths_[k]`` per mode.
     core_slice_norms_history_ : list of ndarray
-        Per mode, shape (n_records, widths_[k]): slice norms at ``history_iter_``.
+        Per mode, shape ``(n_records, widths_[k])``: slice norms at ``history_iter_``.
     multilinear_rank_history_ : ndarray of shape (n_records, X.ndim)
     history_iter_ : ndarray of shape (n_records,)
-    components_ : ndarray of shape (multilinear_rank_[0], *feature_shape_)
+    components_ : ndarray of shape ``(multilinear_rank_[0], *feature_shape_)``
         Orthonormal basis of the fitted rows (leading right singular vectors of
         the fitted tensor's mode-0 unfolding): the basis of :meth:`transform`.
     data_scale_ : float
@@ -122,9 +122,9 @@ class DeepTucker(FoldInMixin, BaseOverparam):
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
     n_iter_ : int
-    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+    loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         ``(1 / (2 p)) Σ_Ω (X̂ - X)²`` in the data's units.
-    time_curve_ : ndarray of shape (n_iter_ + 1,)
+    time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
     n_features_in_ : int
 
     Examples

@@ -84,9 +84,9 @@ class OverparamCP(BaseSymmetricCP):
 
     Attributes
     ----------
-    components_ : ndarray of shape (rank_, n_features)
+    components_ : ndarray of shape ``(rank_, n_features)``
         Recovered unit components, by decreasing ``|weight|``.
-    weights_ : ndarray of shape (rank_,)
+    weights_ : ndarray of shape ``(rank_,)``
         Their signed weights (summed over the columns that represent them).
     rank_ : int
         Estimated CP rank (see :mod:`sktensorflow.metrics`).
@@ -97,9 +97,9 @@ class OverparamCP(BaseSymmetricCP):
     column_weights_ : ndarray of shape (width,)
         ``s_i ||w_i||²`` (including the ``1/sqrt(width)`` scaling when lazy).
     n_iter_ : int
-    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+    loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         ``½||T - T*||²`` at the start and after every iteration.
-    time_curve_ : ndarray of shape (n_iter_ + 1,)
+    time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         Flow time of each ``loss_curve_`` entry.
     rank_curve_ : ndarray of shape (n_records,)
         Estimated rank at the iterations ``rank_iter_``.

@@ -72,9 +72,9 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         Estimated tubal rank (slice singular values ``>= rank_tol * max``).
     effective_rank_ : float
         Largest Roy-Vetterli effective rank of the Fourier slices.
-    singular_tubes_ : ndarray of shape (tubal_rank_, n_tubes)
+    singular_tubes_ : ndarray of shape ``(tubal_rank_, n_tubes)``
         The leading singular tubes ``S[i, i, :]`` of the fitted tensor's t-SVD.
-    components_ : ndarray of shape (tubal_rank_, n_features[, n_tubes])
+    components_ : ndarray of shape ``(tubal_rank_, n_features[, n_tubes])``
         The leading right singular tubes (lateral slices of ``V``), shaped like
         one sample: the basis of :meth:`transform`.
     tubal_rank_curve_ : ndarray of shape (n_records,)
@@ -87,8 +87,8 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
     n_iter_ : int
-    loss_curve_ : ndarray of shape (n_iter_ + 1,)
-    time_curve_ : ndarray of shape (n_iter_ + 1,)
+    loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+    time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
     n_features_in_ : int
 
     Notes
@@ -267,9 +267,9 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
 
         Returns
         -------
-        U : ndarray of shape (n_samples, tubal_rank_, n_tubes)
-        S : ndarray of shape (tubal_rank_, tubal_rank_, n_tubes)
-        V : ndarray of shape (n_features, tubal_rank_, n_tubes)
+        U : ndarray of shape ``(n_samples, tubal_rank_, n_tubes)``
+        S : ndarray of shape ``(tubal_rank_, tubal_rank_, n_tubes)``
+        V : ndarray of shape ``(n_features, tubal_rank_, n_tubes)``
             ``A * B^T ≈ U * S * V^T`` (:func:`sktensorflow.tproduct.t_product`).
         """
         check_is_fitted(self)

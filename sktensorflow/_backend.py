@@ -121,10 +121,16 @@ def to_backend(array, dtype=np.float64):
 
 
 def to_numpy(array):
-    """Return ``array`` as a numpy array (a no-op for numpy input)."""
+    """Return ``array`` as a numpy array (a no-op for numpy input).
+
+    Works whatever tensorly backend is active: torch tensors are detached and
+    copied to the host, other arrays go through ``np.asarray``.
+    """
     if isinstance(array, np.ndarray):
         return array
-    return tl.to_numpy(array)
+    if hasattr(array, "detach") and hasattr(array, "cpu"):
+        return array.detach().cpu().numpy()
+    return np.asarray(array)
 
 
 def to_namespace(array, backend):

@@ -2,9 +2,9 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktensorflow import DeepTucker, OverparamCP, TubalFactorizer
+from sktensorflow import DeepTucker, DeflationFlowCP, OverparamCP, TubalFactorizer
 
-ESTIMATORS = [OverparamCP(), TubalFactorizer(), DeepTucker()]
+ESTIMATORS = [OverparamCP(), TubalFactorizer(), DeepTucker(), DeflationFlowCP()]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -1,0 +1,401 @@
+"""DeflationFlowCP: the modified gradient flow that fits a tensor one component at a time."""
+
+import numpy as np
+import tensorly as tl
+
+from . import _backend
+from ._base import Integral, Interval, Real, StrOptions
+from ._deflation_trajectory import (
+    component_fit_times,
+    directional_residuals,
+    largest_weight,
+    relative_rate,
+)
+from ._optim import Schedule
+from ._symmetric import BaseSymmetricCP, reinit_small_columns
+from .models import symmetric_cp as scp
+
+__all__ = ["DeflationFlowCP", "directional_residuals"]
+
+_SOLVER_OPTIONS = {
+    "flow": {"rtol", "atol", "max_step", "loss_atol"},
+    "gd": set(),
+    "adam": {"beta1", "beta2", "eps"},
+}
+
+
+class DeflationFlowCP(BaseSymmetricCP):
+    """Symmetric CP decomposition by the modified gradient flow of tensor deflation.
+
+    Fits ``T = sum_i s_i ||w_i||² (w_i/||w_i||)^{⊗order}`` with ``width`` columns
+    ``w_i`` to a symmetric target ``T*`` built from ``X``, following Ge, Ren, Wang
+    and Zhou, "Understanding Deflation Process in Over-parametrized Tensor
+    Decomposition" (NeurIPS 2021). From a tiny initialization the gradient flow
+    of ``½||T - T*||²`` fits the components one at a time, larger weights first
+    (a column aligned with an unfitted ``u_k`` grows like ``exp(2 a_k t)``, so it
+    escapes after a flow time ``≈ ln(1/δ0) / (2 a_k)``). The *modified* flow (the
+    paper's Algorithm 1) adds a small ℓ2 regularizer ``(λ/2)||W||²`` and runs in
+    epochs of growing flow time ``t0 (1 + γ)^s``; after each epoch every column
+    whose norm is below ``δ1`` and that is not growing is re-drawn as a fresh
+    random column of norm ``δ0``, so later, smaller components are found by
+    columns that the larger ones did not capture. ``method="plain"`` runs the
+    plain gradient flow of the paper's Figure 1 (no re-initialization, λ = 0) on
+    the same epochs.
+
+    Epochs are measured in *flow time*: the adaptive ``"flow"`` solver lands on
+    every epoch end, so the step size never changes the algorithm. The target is
+    never materialized (see :class:`OverparamCP`).
+
+    Parameters
+    ----------
+    width : int, default=32
+        Number of columns ``m`` of the over-parametrized model.
+    order : int, default=4
+        Order of the symmetric tensor (``>= 3``).
+    init_scale : float, default=1e-6
+        ``δ0``: norm of every initial (and re-drawn) column, relative to
+        ``sqrt(||T*||_F)``.
+    reinit_threshold : float, default=1e-2
+        ``δ1``: after each epoch, columns with norm below ``reinit_threshold *
+        sqrt(||T*||_F)`` that are not growing are re-drawn (modified flow only).
+    epoch_growth : float, default=0.5
+        ``γ``: epoch ``s`` (from 0) lasts ``first_epoch * (1 + γ)^s`` flow time.
+    first_epoch : float or "auto", default="auto"
+        Flow time of the first epoch, in units of ``1/||T*||_F``. ``"auto"``:
+        ``ln(1/init_scale) / (2 a_max)``, the escape time of the largest
+        component, with ``a_max`` the largest ``|T*(v^{⊗order})|`` over unit
+        ``v`` found by the tensor power method from the initial columns.
+    l2_reg : float, default=1e-7
+        ``λ`` relative to ``||T*||_F`` (modified flow only). Each fitted weight
+        is biased by about ``-λ/2``.
+    target_accuracy : float, default=1e-6
+        ``ε``: stop once ``||T - T*||_F <= ε ||T*||_F`` (tested continuously for
+        the plain flow, at epoch ends for the modified one).
+    max_epochs : int, default=10
+        The fit stops after this many epochs (the total flow-time budget).
+    method : {"modified", "plain"}, default="modified"
+        ``"plain"``: the plain gradient flow of ``½||T - T*||²`` on the same
+        epochs (no re-initialization, ``λ = 0``).
+    tensor : {"moment", "cumulant", "precomputed"}, default="moment"
+        How ``T*`` is built from ``X``, as in :class:`OverparamCP`.
+    whiten : bool, default=False
+        With ``tensor="cumulant"``, whiten the centered samples first.
+    signs : {"positive", "auto", "both"}, default="positive"
+        Signs ``s_i`` of the columns' terms. The paper's model is
+        ``"positive"``; ``"both"`` alternates ``+1, -1`` (negative weights);
+        ``"auto"`` chooses as :class:`OverparamCP` does.
+    record_columns : bool, default=False
+        Store every iterate's columns in ``columns_history_`` (for
+        :func:`directional_residuals`); memory ``n_iter_ * n_features * width``.
+    solver_options : dict, default=None
+        Options of the step rule: ``rtol`` (default 1e-3; the fit times agree
+        with ``rtol=1e-4`` to 0.2 %), ``atol``, ``max_step`` for ``"flow"``;
+        ``beta1``, ``beta2``, ``eps`` for ``"adam"``.
+    learning_rate : float or "auto", default="auto"
+        Step (``solver="gd"``) or first trial step (``"flow"``); ``"auto"``
+        scales with ``1 / (order² ||T*||_F)``.
+    solver : {"flow", "gd", "adam"}, default="flow"
+        ``"flow"`` integrates the gradient flow with error control; ``"gd"`` is
+        its fixed-step Euler scheme.
+    max_iter : int, default=20000
+    tol : float, default=1e-8
+        Stop when no column changes faster than ``tol * ||T*||_F`` relative to
+        its norm: at any iteration for the plain flow, at epoch ends for the
+        modified one (a stationary point inside an epoch is left by the
+        re-initialization at its end).
+    rank_tol : float, default=1e-2
+        Components with weight below ``rank_tol`` times the largest are not
+        counted in ``rank_``.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+    callback : callable, default=None
+        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+    backend : str, default=None
+        Tensorly backend; ``None`` uses the input's array library.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape ``(rank_, n_features)``
+        Recovered unit components, by decreasing ``|weight|``.
+    weights_ : ndarray of shape ``(rank_,)``
+        Their weights (summed over the columns that represent them).
+    rank_ : int
+    effective_rank_ : float
+    columns_ : ndarray of shape (n_features, width)
+    column_weights_ : ndarray of shape (width,)
+        ``s_i ||w_i||²``.
+    column_signs_ : ndarray of shape (width,)
+        ``s_i``.
+    fit_times_ : ndarray of shape ``(rank_,)``
+        Flow time at which each component of ``components_`` was fitted: when
+        the summed weight of its columns first reached half its final value.
+    discovery_order_ : ndarray of shape ``(rank_,)``
+        Indices into ``components_`` by increasing ``fit_times_``; equal to
+        ``arange(rank_)`` when the flow deflates from the largest weight down.
+    n_iter_ : int
+    n_grad_evals_ : int
+        Evaluations of the loss and gradient (rejected trial steps included).
+    loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+        The minimized objective ``½||T - T*||² + (λ/2)||W||²``.
+    time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+        Flow time of each ``loss_curve_`` entry.
+    error_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+        Relative error ``||T - T*||_F / ||T*||_F`` along the trajectory.
+    column_norms_history_ : ndarray of shape ``(n_iter_ + 1, width)``
+    columns_history_ : ndarray of shape ``(n_iter_ + 1, n_features, width)``
+        Only with ``record_columns=True``.
+    epoch_times_ : ndarray of shape (n_epochs_,)
+        Flow times at which the completed epochs ended.
+    n_reinit_ : ndarray of shape (n_epochs_,)
+        Columns re-drawn at the end of each epoch.
+    n_epochs_ : int
+    init_norm_ : float
+        ``δ0`` in absolute units.
+    first_epoch_ : float
+        Flow time of the first epoch (absolute units).
+    stop_reason_ : str
+        ``"target_accuracy"``, ``"max_epochs"``, ``"tol"``, ``"max_iter"`` or
+        ``"callback"``.
+    mean_, whitening_ : ndarray
+        Centering and whitening (see :class:`OverparamCP`).
+    n_features_in_ : int
+
+    See Also
+    --------
+    OverparamCP : the same model fitted by gradient descent with optional
+        periodic re-initialization.
+    directional_residuals : the residual along given directions over time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktensorflow import DeflationFlowCP
+    >>> from sktensorflow.datasets import make_symmetric_cp
+    >>> T, truth = make_symmetric_cp(8, 3, order=4, weights=[1.0, 0.6, 0.3], random_state=0)
+    >>> est = DeflationFlowCP(width=16, tensor="precomputed", random_state=0).fit(T)
+    >>> est.rank_, est.discovery_order_.tolist()
+    (3, [0, 1, 2])
+    >>> bool(np.all(np.diff(est.fit_times_) > 0))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSymmetricCP._parameter_constraints,
+        "order": [Interval(Integral, 3, None, closed="left")],
+        "init_scale": [Interval(Real, 0, 1, closed="neither")],
+        "reinit_threshold": [Interval(Real, 0, None, closed="left")],
+        "epoch_growth": [Interval(Real, 0, None, closed="left")],
+        "first_epoch": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "l2_reg": [Interval(Real, 0, None, closed="left")],
+        "target_accuracy": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"modified", "plain"})],
+        "record_columns": ["boolean"],
+        "solver_options": [dict, None],
+    }
+
+    def __init__(
+        self,
+        width=32,
+        *,
+        order=4,
+        init_scale=1e-6,
+        reinit_threshold=1e-2,
+        epoch_growth=0.5,
+        first_epoch="auto",
+        l2_reg=1e-7,
+        target_accuracy=1e-6,
+        max_epochs=10,
+        method="modified",
+        tensor="moment",
+        whiten=False,
+        signs="positive",
+        record_columns=False,
+        solver_options=None,
+        learning_rate="auto",
+        solver="flow",
+        max_iter=20000,
+        tol=1e-8,
+        rank_tol=1e-2,
+        random_state=None,
+        verbose=0,
+        callback=None,
+        backend=None,
+    ):
+        self.width = width
+        self.order = order
+        self.init_scale = init_scale
+        self.reinit_threshold = reinit_threshold
+        self.epoch_growth = epoch_growth
+        self.first_epoch = first_epoch
+        self.l2_reg = l2_reg
+        self.target_accuracy = target_accuracy
+        self.max_epochs = max_epochs
+        self.method = method
+        self.tensor = tensor
+        self.whiten = whiten
+        self.signs = signs
+        self.record_columns = record_columns
+        self.solver_options = solver_options
+        self.learning_rate = learning_rate
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.rank_tol = rank_tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self.backend = backend
+
+    def fit(self, X, y=None):
+        """Run the (modified) gradient flow on the target built from ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or the target
+            Samples (``tensor="moment"``/``"cumulant"``), or for
+            ``tensor="precomputed"`` a symmetric array of shape ``(d,)*order`` or
+            a symmetric tensorly ``CPTensor``.
+        y : Ignored
+
+        Returns
+        -------
+        self : DeflationFlowCP
+        """
+        self._validate_params()
+        self._check_solver_options()
+        data = self._fit_target(X)
+        rng = self._rng()
+        with _backend.backend_context(self._backend_name):
+            target = self._make_target(data)
+            target_sq = scp.target_norm_sq(target)
+            t_norm = np.sqrt(target_sq) if target_sq > 0 else 1.0
+            self.init_norm_ = self.init_scale * np.sqrt(t_norm)
+            W0 = self._random_columns(rng, self.n_features_in_, self.width, self.init_norm_)
+            coefs = self._column_signs(self.width, self.tensor == "moment")
+            self.first_epoch_ = self._first_epoch_length(target, W0, t_norm)
+            lam = self.l2_reg * t_norm if self.method == "modified" else 0.0
+            signs = _backend.to_backend(coefs)
+
+            def fun(params):
+                return scp.loss_and_grad(params[0], target, signs, l2_reg=lam, target_sq=target_sq)
+
+            result = self._run(fun, W0, coefs, t_norm, target_sq, lam, rng)
+        self._signs_host = coefs
+        self._set_components(result.params[0], coefs)
+        self._set_trajectory(result, coefs, lam, target_sq)
+        return self
+
+    def _check_solver_options(self):
+        given = dict(self.solver_options or {})
+        unknown = sorted(set(given) - _SOLVER_OPTIONS[self.solver])
+        if unknown:
+            raise ValueError(
+                f"solver_options={given!r} has options {unknown} that solver={self.solver!r} "
+                f"does not take; it takes {sorted(_SOLVER_OPTIONS[self.solver])}."
+            )
+
+    def _solver_options(self, target_sq):
+        given = dict(self.solver_options or {})
+        if self.solver != "flow":
+            return given
+        return {"atol": 0.0, "loss_atol": 1e-13 * target_sq, "rtol": 1e-3, **given}
+
+    def _run(self, fun, W0, coefs, t_norm, target_sq, lam, rng):
+        self.epoch_times_, self.n_reinit_ = [], []
+        self._accurate = self._stationary = False
+        goal = 0.5 * (self.target_accuracy**2) * target_sq
+        options = self._solver_options(target_sq)
+        result = self._minimize(
+            fun,
+            (_backend.to_backend(W0),),
+            learning_rate=self._learning_rate(t_norm),
+            tol_scale=t_norm if self.method == "plain" else 0.0,
+            scale=scp.column_scale,
+            target_loss=goal if goal > 0 else None,
+            schedule=self._schedule(fun, rng, t_norm, lam, goal),
+            record=self._recorder(),
+            describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
+            **options,
+        )
+        self.n_grad_evals_ = result.n_grad_evals
+        return result
+
+    def _learning_rate(self, t_norm):
+        if self.learning_rate != "auto":
+            return float(self.learning_rate)
+        return (0.1 if self.solver == "flow" else 0.05) / (self.order**2 * t_norm)
+
+    def _first_epoch_length(self, target, W0, t_norm):
+        if self.first_epoch != "auto":
+            return float(self.first_epoch) / t_norm
+        a_max = largest_weight(target, W0)
+        a_max = a_max if a_max > 0 else t_norm
+        return np.log(1.0 / self.init_scale) / (2.0 * a_max)
+
+    def _epoch_ends(self):
+        t0, growth, end = self.first_epoch_, 1.0 + self.epoch_growth, 0.0
+        for s in range(self.max_epochs):
+            end += t0 * growth**s
+            yield end
+
+    def _schedule(self, fun, rng, t_norm, lam, goal):
+        threshold = self.reinit_threshold * np.sqrt(t_norm)
+        modified = self.method == "modified"
+
+        def action(params, time, index):
+            loss, (grad,) = fun(params)
+            W = params[0]
+            self.epoch_times_.append(time)
+            data_loss = loss - 0.5 * lam * float(tl.sum(W * W))
+            self._accurate = data_loss <= goal
+            stationary = modified and relative_rate(W, grad) <= self.tol * t_norm
+            if self._accurate or stationary or index + 1 >= self.max_epochs:
+                self.n_reinit_.append(0)
+                self._stationary = stationary and not self._accurate
+                return None
+            n_new = 0
+            if modified:
+                W, n_new = reinit_small_columns(W, grad, rng, self.init_norm_, threshold)
+            self.n_reinit_.append(n_new)
+            return (W,)
+
+        return Schedule(self._epoch_ends(), action)
+
+    def _recorder(self):
+        def record(params):
+            W = _backend.to_numpy(params[0])
+            out = {"norms": np.linalg.norm(W, axis=0)}
+            if self.record_columns:
+                out["columns"] = W.copy()
+            return out
+
+        return record
+
+    def _set_trajectory(self, result, coefs, lam, target_sq):
+        """Fitted attributes describing the deflation."""
+        self.column_signs_ = self._output(coefs)
+        norms = np.asarray(result.history["norms"])
+        times = np.asarray(result.history_time)
+        self.column_norms_history_ = norms
+        if self.record_columns:
+            self.columns_history_ = np.asarray(result.history["columns"])
+        data_loss = result.loss_curve - 0.5 * lam * np.sum(norms**2, axis=1)
+        scale = np.sqrt(target_sq) if target_sq > 0 else 1.0
+        self.error_curve_ = np.sqrt(np.maximum(2.0 * data_loss, 0.0)) / scale
+        self.epoch_times_ = np.asarray(self.epoch_times_)
+        self.n_reinit_ = np.asarray(self.n_reinit_, dtype=int)
+        self.n_epochs_ = len(self.epoch_times_)
+        self.stop_reason_ = self._stop_reason(result.stop_reason)
+        comps = _backend.to_numpy(self.components_)
+        W = _backend.to_numpy(self.columns_)
+        fit_times = component_fit_times(norms, times, W, coefs, comps, self.order)
+        self.fit_times_ = fit_times
+        self.discovery_order_ = np.argsort(fit_times, kind="stable")
+
+    def _stop_reason(self, reason):
+        if reason != "schedule":
+            return "target_accuracy" if reason == "target_loss" else reason
+        if self._accurate:
+            return "target_accuracy"
+        return "tol" if self._stationary else "max_epochs"

@@ -22,16 +22,14 @@ a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
 :class:`Schedule` action returning ``None``.
 """
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorly as tl
 from tqdm.auto import tqdm
 
-__all__ = ["OptimResult", "OptimState", "Schedule", "minimize", "SOLVERS"]
+from ._steps import SOLVERS, default_scale, max_ratio
 
-_TINY = np.finfo(np.float64).tiny
+__all__ = ["OptimResult", "OptimState", "Schedule", "minimize", "SOLVERS"]
 
 
 @dataclass
@@ -109,157 +107,6 @@ class Schedule:
         return new
 
 
-def _to_float(x):
-    return float(tl.to_numpy(x)) if not isinstance(x, float) else x
-
-
-def _axpy(params, alpha, direction):
-    return tuple(p + alpha * d for p, d in zip(params, direction, strict=True))
-
-
-def _combine(grads_list, coefs):
-    out = []
-    for blocks in zip(*grads_list, strict=True):
-        acc = coefs[0] * blocks[0]
-        for c, b in zip(coefs[1:], blocks[1:], strict=True):
-            acc = acc + c * b
-        out.append(acc)
-    return tuple(out)
-
-
-def _default_scale(params):
-    return tuple(tl.norm(p) / np.sqrt(max(math.prod(tl.shape(p)), 1)) for p in params)
-
-
-def _max_ratio(num, den):
-    with np.errstate(over="ignore"):
-        return max(
-            _to_float(tl.max(tl.abs(n) / (d + _TINY)))
-            if tl.shape(n)
-            else _to_float(tl.abs(n) / (d + _TINY))
-            for n, d in zip(num, den, strict=True)
-        )
-
-
-def _sq_norm(arrays):
-    return sum(_to_float(tl.sum(a * a)) for a in arrays)
-
-
-def _all_finite(arrays):
-    return all(np.all(np.isfinite(tl.to_numpy(a))) for a in arrays)
-
-
-class _GD:
-    """Fixed-step gradient descent (explicit Euler on the gradient flow)."""
-
-    def __init__(self, learning_rate, **_):
-        self.h = float(learning_rate)
-
-    def step(self, fun, params, loss, grads, h_max, scale):
-        h = min(self.h, h_max)
-        new = _axpy(params, -h, grads)
-        loss, grads = fun(new)
-        return new, loss, grads, h, 1
-
-
-class _Adam:
-    """Adam with bias correction (Kingma and Ba, 2015)."""
-
-    def __init__(self, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8, **_):
-        self.h, self.b1, self.b2, self.eps = float(learning_rate), beta1, beta2, eps
-        self.m = self.v = None
-        self.t = 0
-
-    def step(self, fun, params, loss, grads, h_max, scale):
-        if self.m is None:
-            self.m = tuple(0 * g for g in grads)
-            self.v = tuple(0 * g for g in grads)
-        self.t += 1
-        self.m = tuple(self.b1 * m + (1 - self.b1) * g for m, g in zip(self.m, grads, strict=True))
-        self.v = tuple(
-            self.b2 * v + (1 - self.b2) * g * g for v, g in zip(self.v, grads, strict=True)
-        )
-        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        h = min(self.h, h_max)
-        new = tuple(
-            p - h * (m / c1) / (tl.sqrt(v / c2) + self.eps)
-            for p, m, v in zip(params, self.m, self.v, strict=True)
-        )
-        loss, grads = fun(new)
-        return new, loss, grads, h, 1
-
-
-class _Flow:
-    """Adaptive Bogacki-Shampine 3(2) integration of the gradient flow (FSAL)."""
-
-    _C = (2 / 9, 1 / 3, 4 / 9)
-    _E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
-
-    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, loss_atol=0.0, **_):
-        self.h, self.rtol, self.atol, self.max_step = float(learning_rate), rtol, atol, max_step
-        self.loss_atol = loss_atol  # rounding level of the loss, for the decrease test
-        self.cap = np.inf  # step bound learned from steps that failed to decrease the loss
-
-    def _attempt(self, fun, params, g1, h):
-        l2, g2 = fun(_axpy(params, -h / 2, g1))
-        l3, g3 = fun(_axpy(params, -3 * h / 4, g2))
-        new = _axpy(params, -h, _combine((g1, g2, g3), self._C))
-        loss, g4 = fun(new)
-        err = _combine((g1, g2, g3, g4), tuple(h * e for e in self._E))
-        finite = all(np.isfinite(v) for v in (l2, l3, loss)) and _all_finite(err)
-        return new, loss, g4, err, finite
-
-    def _decreases(self, loss, new_loss, grads, new_grads, h):
-        """Sufficient decrease along the flow, ``dL/dt = -||grad||^2``.
-
-        Rejects steps at the edge of the explicit scheme's stability region,
-        where the error estimate can stay small while the iterates oscillate.
-        """
-        slope = min(_sq_norm(grads), _sq_norm(new_grads))
-        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss) + self.loss_atol
-
-    def step(self, fun, params, loss, grads, h_max, scale):
-        h, evals, rejected = min(self.h, h_max, self.max_step), 0, False
-        clipped = h < self.h
-        while True:
-            new, new_loss, new_grads, err, finite = self._attempt(fun, params, grads, h)
-            evals += 3
-            factor = 0.25
-            if finite:
-                ratio = self._error_ratio(err, scale(params), scale(new))
-                factor = 0.9 * max(ratio, 1e-10) ** (-1 / 3)
-                accurate = ratio <= 1.0
-                if accurate and self._decreases(loss, new_loss, grads, new_grads, h):
-                    self._propose(h, factor, rejected, clipped and not rejected)
-                    return new, new_loss, new_grads, h, evals
-                factor = min(factor, 0.5)
-                if accurate:  # unstable rather than inaccurate: remember the bound
-                    self.cap = 0.5 * h
-            h *= max(0.2, factor)
-            rejected = True
-            if h < 1e-300:
-                raise FloatingPointError(
-                    "The flow solver could not find a stable step; the loss is not finite "
-                    "near the current parameters."
-                )
-
-    def _error_ratio(self, err, s_old, s_new):
-        bound = tuple(
-            self.atol + self.rtol * tl.where(a > b, a, b)
-            for a, b in zip(s_old, s_new, strict=True)
-        )
-        return _max_ratio(err, bound)
-
-    def _propose(self, h, factor, rejected, clipped):
-        """Next trial step: no growth right after a rejection (Hairer's rule)."""
-        self.cap *= 1.1
-        proposal = min(h * min(1.0 if rejected else 5.0, factor), self.max_step, self.cap)
-        self.h = max(self.h, proposal) if clipped else proposal
-
-
-SOLVERS = {"gd": _GD, "flow": _Flow, "adam": _Adam}
-
-
 class _Recorder:
     def __init__(self, record, every):
         self.record, self.every = record, max(int(every), 1)
@@ -294,6 +141,83 @@ def _progress(verbose, max_iter, describe):
             bar.set_postfix_str(f"loss={loss:.3e} {extra}".strip())
 
     return bar, update
+
+
+class _Run:
+    """State of one run of the loop: the current point and its recorded past."""
+
+    def __init__(self, fun, params, solver, recorder):
+        self.fun, self.solver, self.recorder = fun, solver, recorder
+        self.params = tuple(params)
+        self.loss, self.grads = fun(self.params)
+        _check_finite(self.loss, solver)
+        self.n_evals, self.time, self.n_iter = 1, 0.0, 0
+        self.losses, self.times = [self.loss], [0.0]
+        recorder(self.params, 0, 0.0, force=True)
+
+    def advance(self, params, loss, grads, h, evals):
+        """Accept a step of length ``h`` that cost ``evals`` gradient evaluations."""
+        _check_finite(loss, self.solver)
+        self.params, self.loss, self.grads = params, loss, grads
+        self.n_evals += evals
+        self.n_iter += 1
+        self.time += h
+        self.losses.append(loss)
+        self.times.append(self.time)
+        self.recorder(params, self.n_iter, self.time)
+
+    def restart(self, params):
+        """Continue from ``params`` (replaced by a schedule) at the same time."""
+        self.params = tuple(params)
+        self.loss, self.grads = self.fun(self.params)
+        self.n_evals += 1
+
+    def result(self, reason):
+        self.recorder(self.params, self.n_iter, self.time, force=True)
+        return OptimResult(
+            params=self.params,
+            loss_curve=np.asarray(self.losses),
+            time_curve=np.asarray(self.times),
+            n_iter=self.n_iter,
+            n_grad_evals=self.n_evals,
+            converged=reason != "max_iter",
+            stop_reason=reason,
+            history=self.recorder.history,
+            history_iter=self.recorder.iters,
+            history_time=self.recorder.times,
+        )
+
+
+def _converged(run, tol, target_loss, scale):
+    """Stopping reason met at the current point before a step, else ``None``."""
+    if max_ratio(run.grads, scale(run.params)) <= tol:
+        return "tol"
+    if target_loss is not None and run.loss <= target_loss:
+        return "target_loss"
+    return None
+
+
+def _fire_schedule(run, schedule):
+    """Apply the schedule's action if its time is reached; ``"schedule"`` if it stops."""
+    if schedule is None or run.time < schedule.next_time * (1 - 1e-12):
+        return None
+    run.recorder(run.params, run.n_iter, run.time, force=True)
+    new = schedule.fire(run.params, run.time)
+    if new is None:
+        return "schedule"
+    run.restart(new)
+    return None
+
+
+def _ask_callback(run, callback):
+    """``"callback"`` if the user's callback asks to stop."""
+    if callback is None:
+        return None
+    try:
+        stop = callback(OptimState(run.n_iter, run.time, run.loss, run.params))
+    except StopIteration:
+        stop = True
+    return "callback" if stop else None
 
 
 def minimize(
@@ -378,68 +302,28 @@ def minimize(
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r} is not one of {sorted(SOLVERS)}.")
     rule = SOLVERS[solver](learning_rate, **solver_options)
-    scale = _default_scale if scale is None else scale
-    params = tuple(params)
-    loss, grads = fun(params)
-    _check_finite(loss, solver)
-    n_evals, time, n_iter = 1, 0.0, 0
-    losses, times = [loss], [0.0]
-    recorder = _Recorder(record, record_every)
-    recorder(params, 0, 0.0, force=True)
+    scale = default_scale if scale is None else scale
+    run = _Run(fun, params, solver, _Recorder(record, record_every))
     bar, progress = _progress(verbose, max_iter, describe)
-    reason = "max_iter"
     try:
-        while n_iter < max_iter:
-            if _max_ratio(grads, scale(params)) <= tol:
-                reason = "tol"
-                break
-            if target_loss is not None and loss <= target_loss:
-                reason = "target_loss"
+        while run.n_iter < max_iter:
+            reason = _converged(run, tol, target_loss, scale)
+            if reason:
                 break
             horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
-            params, loss, grads, h, evals = rule.step(
-                fun, params, loss, grads, horizon - time, scale
+            run.advance(
+                *rule.step(fun, run.params, run.loss, run.grads, horizon - run.time, scale)
             )
-            n_evals += evals
-            _check_finite(loss, solver)
-            n_iter += 1
-            time += h
-            losses.append(loss)
-            times.append(time)
-            recorder(params, n_iter, time)
-            progress(n_iter, loss, params)
-            if time >= max_time * (1 - 1e-12):
-                reason = "max_time"
+            progress(run.n_iter, run.loss, run.params)
+            reason = (
+                ("max_time" if run.time >= max_time * (1 - 1e-12) else None)
+                or _fire_schedule(run, schedule)
+                or _ask_callback(run, callback)
+            )
+            if reason:
                 break
-            if schedule is not None and time >= schedule.next_time * (1 - 1e-12):
-                recorder(params, n_iter, time, force=True)
-                new = schedule.fire(params, time)
-                if new is None:
-                    reason = "schedule"
-                    break
-                params = tuple(new)
-                loss, grads = fun(params)
-                n_evals += 1
-            if callback is not None:
-                try:
-                    if callback(OptimState(n_iter, time, loss, params)):
-                        reason = "callback"
-                        break
-                except StopIteration:
-                    reason = "callback"
-                    break
+        else:
+            reason = "max_iter"
     finally:
         bar.close()
-    recorder(params, n_iter, time, force=True)
-    return OptimResult(
-        params=params,
-        loss_curve=np.asarray(losses),
-        time_curve=np.asarray(times),
-        n_iter=n_iter,
-        n_grad_evals=n_evals,
-        converged=reason != "max_iter",
-        stop_reason=reason,
-        history=recorder.history,
-        history_iter=recorder.iters,
-        history_time=recorder.times,
-    )
+    return run.result(reason)

@@ -41,6 +41,10 @@ class OverparamCP(BaseSymmetricCP):
         ``"rich"``: columns start at ``init_scale`` in uniform random directions.
         ``"lazy"``: columns come in identical pairs of opposite sign (the output
         starts at zero) and the output is scaled by ``1/sqrt(width)``.
+        Columns then move by a relative ``O(1 / (init_scale² sqrt(width)))``,
+        so at small widths the default ``init_scale=1`` leaves the kernel
+        regime; use a larger ``init_scale`` (e.g. 10) to stay lazy (see
+        ``examples/plot_overparam_lazy_vs_rich.py``).
     tensor : {"moment", "cumulant", "precomputed"}, default="moment"
         ``"moment"``: ``T* = (1/n) sum_s x_s^{⊗order}``. ``"cumulant"``: the
         cumulant of centered (optionally whitened) samples, order 2, 3 or 4.

@@ -90,26 +90,25 @@ def group_components(directions, weights, order, cos_tol=0.99):
     norms = np.linalg.norm(directions, axis=0)
     unit = directions / np.where(norms > 0, norms, 1.0)
     unit, weights = _canonical_sign(unit, np.asarray(weights, dtype=float), order)
-    group_dirs, group_weights, members = [], [], []
+    dirs = np.empty((unit.shape[1], unit.shape[0]))  # group directions, one per row
+    group_weights, n_groups = [], 0
     for j in np.argsort(-np.abs(weights), kind="stable"):
         if norms[j] == 0:
             continue
-        cos = np.array([d @ unit[:, j] for d in group_dirs])
+        cos = dirs[:n_groups] @ unit[:, j]
         hit = np.flatnonzero(np.abs(cos) >= cos_tol)
         if hit.size:
             g = hit[0]
-            flip = np.sign(cos[g])
-            group_weights[g] += weights[j] * flip**order
-            members[g].append(j)
+            group_weights[g] += weights[j] * np.sign(cos[g]) ** order
         else:
-            group_dirs.append(unit[:, j])
+            dirs[n_groups] = unit[:, j]
             group_weights.append(weights[j])
-            members.append([j])
-    if not group_dirs:
+            n_groups += 1
+    if not n_groups:
         return np.zeros((0, directions.shape[0])), np.zeros(0)
     group_weights = np.asarray(group_weights)
     order_idx = np.argsort(-np.abs(group_weights), kind="stable")
-    return np.asarray(group_dirs)[order_idx], group_weights[order_idx]
+    return dirs[:n_groups][order_idx], group_weights[order_idx]
 
 
 def cp_rank(weights, rank_tol):

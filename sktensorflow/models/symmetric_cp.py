@@ -168,7 +168,7 @@ def _dense_contractions(T, Wbar, order):
     d, m = tl.shape(Wbar)
     Y = tl.matmul(tl.reshape(T, (-1, d)), Wbar)
     for _ in range(order - 2):
-        Y = tl.sum(tl.reshape(Y, (-1, d, m)) * Wbar, axis=1)
+        Y = tl.einsum("abm,bm->am", tl.reshape(Y, (-1, d, m)), Wbar)
     return Y, tl.sum(Y * Wbar, axis=0)
 
 

@@ -140,3 +140,18 @@ def test_unknown_solver_is_named():
     fun, _ = quadratic([1.0])
     with pytest.raises(ValueError, match="solver='newton'"):
         minimize(fun, (np.ones(1),), solver="newton")
+
+
+def test_verbose_progress_bar_shows_loss_and_description(capsys):
+    fun, _ = quadratic([1.0])
+    minimize(
+        fun,
+        (np.ones(1),),
+        learning_rate=0.1,
+        tol=0.0,
+        max_iter=20,
+        verbose=True,
+        describe=lambda p: "rank=1",
+    )
+    err = capsys.readouterr().err
+    assert "loss=" in err and "rank=1" in err

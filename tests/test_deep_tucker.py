@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorly as tl
+from finite_differences import numeric_grad
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
 
@@ -16,21 +17,6 @@ def _missing_error(est, X, truth):
     miss = np.isnan(X)
     X_hat = tl.tucker_to_tensor(est.to_tensorly())
     return np.linalg.norm((X_hat - truth.tensor)[miss]) / np.linalg.norm(truth.tensor[miss])
-
-
-def _numeric_grad(f, params, eps=1e-6):
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            shifted = []
-            for sign in (1, -1):
-                q = p.copy()
-                q[idx] += sign * eps
-                shifted.append(f(params[:i] + (q,) + params[i + 1 :]))
-            g[idx] = (shifted[0] - shifted[1]) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 @pytest.mark.parametrize(
@@ -53,7 +39,7 @@ def test_gradient_matches_finite_differences(form, dims, widths, depth):
         return dtm.loss_and_grad(q, target, mask, 0.7, depth=depth, form=form)[0]
 
     _, grads = dtm.loss_and_grad(params, target, mask, 0.7, depth=depth, form=form)
-    for g, n in zip(grads, _numeric_grad(f, params), strict=True):
+    for g, n in zip(grads, numeric_grad(f, params), strict=True):
         np.testing.assert_allclose(g, n, atol=1e-7, rtol=1e-6)
 
 

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from finite_differences import numeric_grad
 
 from sktensorflow import tproduct as tp
 from sktensorflow._tubal import TubalFactorizer
@@ -13,15 +14,6 @@ from sktensorflow.models import tubal as mt
 
 
 # -- model -------------------------------------------------------------------------------
-def _numeric_grad(f, W, eps=1e-6):
-    G = np.zeros_like(W)
-    for idx in np.ndindex(W.shape):
-        E = np.zeros_like(W)
-        E[idx] = eps
-        G[idx] = (f(W + E) - f(W - E)) / (2 * eps)
-    return G
-
-
 def _observations(rng, n1, n2, k):
     T = rng.standard_normal((n1, n2, k))
     mask = (rng.random((n1, n2, k)) < 0.6).astype(float)
@@ -51,7 +43,7 @@ def test_gradient_matches_finite_differences(k, kind, symmetric):
             trial[i] = W
             return mt.loss_and_grad(tuple(trial), data)[0]
 
-        num = _numeric_grad(f, params[i])
+        num = numeric_grad(lambda p: f(p[0]), (params[i],))[0]
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6 * np.abs(num).max())
     assert loss > 0
 

@@ -4,9 +4,13 @@ Compares, in the same run and from the same starting point, the library
 (``sktensorflow.models.tubal`` driven by ``sktensorflow._optim.minimize``) with
 a direct transcription of the algorithm as the paper's released scripts
 organize it: a complex FFT of all ``k`` frontal slices, a Python loop over the
-slices for every t-product, and the measurements kept as an ``(m, n, n, k)``
-array of tensors contracted with ``tensordot`` (a second sensing row applies
-them one measurement at a time, in a Python loop). Both run the same number of
+slices for every t-product. The released scripts apply the measurements one
+at a time (a loop over ``j`` of ``<X, G_j>`` and of ``res_j (G_j + G_j^T)``):
+the "(loop ref)" sensing row transcribes that; the other sensing row is a
+stronger, vectorized baseline that contracts an ``(m, n, n, k)`` array with
+``tensordot``, so both sides share the measurement matvec that dominates the
+cost. The released code has no completion script; the completion rows use the
+same transcription style (complex FFT of all slices, per-slice loops). Both run the same number of
 fixed-step iterations from the same start; the table reports the time per
 iteration (best of ``--repeats`` runs, the machine may be shared), the speed-up
 and the largest relative difference between the final factors (equal results).

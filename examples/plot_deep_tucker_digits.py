@@ -12,6 +12,13 @@ it is observed, and with tensorly's masked ``tucker`` at a few ranks.
 Reported: relative error on the missing pixels, and the multilinear rank of the
 completed tensor. Every method sees the same pixels (the observed ones minus a
 validation tenth used only for the deep Tucker model's early stopping).
+
+What this run printed: mean filling 0.557; tensorly's ``tucker`` 0.884 at rank
+(16, 6, 6) and 1.000 at larger ranks; DeepTucker 0.530 (depth 1) and 0.513
+(depth 2) when stopped early at 525 and 800 iterations, but 0.637 and 0.565 after
+1500 iterations. Digits are not low-rank, so the over-parametrized model fits the
+noise once it has fitted the structure: it beats mean filling only with early
+stopping, and then only slightly.
 """
 
 import time

@@ -16,7 +16,7 @@ its matched estimate, Hungarian matching), the number of components found, and
 the wall time, for ``n = 5000`` and ``20000`` samples and 3 seeds each. Read the
 printed numbers honestly:
 
-* FastICA is more accurate (min |corr| 0.998-0.9998 against 0.995-0.999) and
+* FastICA is more accurate (min ``|corr|`` 0.998-0.9998 against 0.995-0.999) and
   10 to 300 times faster (4-90 ms against 0.16-1.3 s). At ``n = 20000``, 0.9 s
   of DeflationFlowCP's 1.3 s is the exact ``||T*||_F`` of the sample cumulant,
   computed from the samples' Gram matrix in ``O(n_samples² n_features)``; the
@@ -24,10 +24,10 @@ printed numbers honestly:
 * With the default 10 epochs and ``n = 5000``, two of the three seeds go on to
   fit the *sampling noise* of the cumulant once the sources are found: 14 and
   16 components, ~5000 gradient evaluations, and the true sources split
-  over several columns (min |corr| 0.983 and 0.990). The sources all have the
+  over several columns (min ``|corr|`` 0.983 and 0.990). The sources all have the
   same kurtosis, so they escape together in the first epoch and nothing is left
   to deflate: ``max_epochs=3`` finds exactly the 6 sources in every run, with
-  min |corr| >= 0.995. With ``n = 20000`` both settings stop after 2 epochs (the
+  min ``|corr|`` >= 0.995. With ``n = 20000`` both settings stop after 2 epochs (the
   flow is stationary) with the 6 sources.
 * What DeflationFlowCP gives that FastICA does not: the number of sources is
   estimated (``rank_``), not given, and ``weights_`` estimates each source's

@@ -144,9 +144,9 @@ class DeflationFlowCP(BaseSymmetricCP):
     column_norms_history_ : ndarray of shape ``(n_iter_ + 1, width)``
     columns_history_ : ndarray of shape ``(n_iter_ + 1, n_features, width)``
         Only with ``record_columns=True``.
-    epoch_times_ : ndarray of shape (n_epochs_,)
+    epoch_times_ : ndarray of shape ``(n_epochs_,)``
         Flow times at which the completed epochs ended.
-    n_reinit_ : ndarray of shape (n_epochs_,)
+    n_reinit_ : ndarray of shape ``(n_epochs_,)``
         Columns re-drawn at the end of each epoch.
     n_epochs_ : int
     init_norm_ : float

@@ -9,9 +9,9 @@ from ._deflation_trajectory import (
     component_fit_times,
     directional_residuals,
     largest_weight,
-    relative_rate,
 )
 from ._optim import Schedule
+from ._steps import max_ratio
 from ._symmetric import BaseSymmetricCP, reinit_small_columns
 from .models import symmetric_cp as scp
 
@@ -349,7 +349,8 @@ class DeflationFlowCP(BaseSymmetricCP):
             self.epoch_times_.append(time)
             data_loss = loss - 0.5 * lam * float(tl.sum(W * W))
             self._accurate = data_loss <= goal
-            stationary = modified and relative_rate(W, grad) <= self.tol * t_norm
+            rate = max_ratio((grad,), scp.column_scale((W,)))
+            stationary = modified and rate <= self.tol * t_norm
             if self._accurate or stationary or index + 1 >= self.max_epochs:
                 self.n_reinit_.append(0)
                 self._stationary = stationary and not self._accurate

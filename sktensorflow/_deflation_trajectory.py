@@ -1,8 +1,8 @@
 """Helpers of DeflationFlowCP: its trajectory (residual along given directions, fit times).
 
 :func:`directional_residuals` and :func:`component_fit_times` are pure numpy
-functions of recorded histories; :func:`largest_weight` and
-:func:`relative_rate` work on backend arrays during a fit.
+functions of recorded histories; :func:`largest_weight` works on backend arrays
+during a fit.
 """
 
 import numpy as np
@@ -15,7 +15,6 @@ __all__ = [
     "component_fit_times",
     "directional_residuals",
     "largest_weight",
-    "relative_rate",
 ]
 
 
@@ -150,13 +149,6 @@ def _half_crossing(w, times):
     else:
         frac = (half - w0) / (w1 - w0)
     return float(times[j - 1] + frac * (times[j] - times[j - 1]))
-
-
-def relative_rate(W, grad):
-    """Fastest relative rate of change of any column, ``max_ij |g_ij| / ||w_j||``."""
-    norms = _backend.to_numpy(tl.sqrt(tl.sum(W * W, axis=0)))
-    g = np.abs(_backend.to_numpy(grad))
-    return float(np.max(g / np.where(norms > 0, norms, np.inf))) if g.size else 0.0
 
 
 def largest_weight(target, W0, n_iter=30):

@@ -267,9 +267,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         data = self._fit_target(X)
         rng = self._rng()
         with _backend.backend_context(self._backend_name):
-            target = self._make_target(data)
-            target_sq = scp.target_norm_sq(target)
-            t_norm = np.sqrt(target_sq) if target_sq > 0 else 1.0
+            target, target_sq, t_norm = self._target_and_scale(data)
             self.init_norm_ = self.init_scale * np.sqrt(t_norm)
             W0 = self._random_columns(rng, self.n_features_in_, self.width, self.init_norm_)
             coefs = self._column_signs(self.width, self.tensor == "moment")
@@ -299,7 +297,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         given = dict(self.solver_options or {})
         if self.solver != "flow":
             return given
-        return {"atol": 0.0, "loss_atol": 1e-13 * target_sq, "rtol": 1e-3, **given}
+        return {**self._flow_options(target_sq), "rtol": 1e-3, **given}
 
     def _run(self, fun, W0, coefs, t_norm, target_sq, lam, rng):
         self.epoch_times_, self.n_reinit_ = [], []
@@ -324,7 +322,7 @@ class DeflationFlowCP(BaseSymmetricCP):
     def _learning_rate(self, t_norm):
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        return (0.1 if self.solver == "flow" else 0.05) / (self.order**2 * t_norm)
+        return self._auto_learning_rate(t_norm)
 
     def _first_epoch_length(self, target, W0, t_norm):
         if self.first_epoch != "auto":

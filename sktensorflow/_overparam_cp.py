@@ -196,7 +196,7 @@ class OverparamCP(BaseSymmetricCP):
         if self.learning_rate != "auto":
             return float(self.learning_rate)
         kernel = t_norm + float(np.sum(np.abs(coefs) * np.sum(W0 * W0, axis=0)))
-        return (0.1 if self.solver == "flow" else 0.05) / (self.order**2 * kernel)
+        return self._auto_learning_rate(kernel)
 
     def fit(self, X, y=None):
         """Fit the over-parametrized model to the target built from ``X``.
@@ -217,9 +217,7 @@ class OverparamCP(BaseSymmetricCP):
         data = self._fit_target(X)
         rng = self._rng()
         with _backend.backend_context(self._backend_name):
-            target = self._make_target(data)
-            target_sq = scp.target_norm_sq(target)
-            t_norm = np.sqrt(target_sq) if target_sq > 0 else 1.0
+            target, target_sq, t_norm = self._target_and_scale(data)
             coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)
             signs = _backend.to_backend(coefs)
 
@@ -232,8 +230,7 @@ class OverparamCP(BaseSymmetricCP):
                 learning_rate=self._learning_rate(t_norm, coefs, W0),
                 tol_scale=t_norm,
                 scale=scp.column_scale,
-                atol=0.0,
-                loss_atol=1e-13 * target_sq,
+                **self._flow_options(target_sq),
                 schedule=self._schedule(fun, rng, t_norm),
                 record=self._recorder(coefs),
                 record_every=max(1, self.max_iter // 500),

@@ -101,6 +101,21 @@ class BaseSymmetricCP(BaseOverparam):
             _backend.to_backend(data), self.order, cumulant=self.tensor == "cumulant"
         )
 
+    def _target_and_scale(self, data):
+        """Backend target, ``||T*||²`` and ``||T*||`` (1.0 for a zero target)."""
+        target = self._make_target(data)
+        target_sq = scp.target_norm_sq(target)
+        return target, target_sq, (np.sqrt(target_sq) if target_sq > 0 else 1.0)
+
+    @staticmethod
+    def _flow_options(target_sq):
+        """Flow-solver error control: relative only; the loss rounds at ``1e-13 ||T*||²``."""
+        return {"atol": 0.0, "loss_atol": 1e-13 * target_sq}
+
+    def _auto_learning_rate(self, kernel):
+        """``"auto"`` step for a model whose gradient's Lipschitz scale is ``order² kernel``."""
+        return (0.1 if self.solver == "flow" else 0.05) / (self.order**2 * kernel)
+
     # -- initialization ------------------------------------------------------------
     def _column_signs(self, width, target_sign_free):
         mode = self.signs

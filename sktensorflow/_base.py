@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _backend
-from ._optim import SOLVERS, minimize
+from ._optim import SOLVERS, minimize, viewing_params
 
 __all__ = [
     "BaseOverparam",
@@ -69,12 +69,13 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return check_random_state(self.random_state)
 
     # -- optimization ------------------------------------------------------------
-    def _minimize(self, fun, params, *, learning_rate, tol_scale=1.0, **options):
+    def _minimize(self, fun, params, *, learning_rate, tol_scale=1.0, view=None, **options):
         """Run the shared loop with this estimator's solver settings.
 
         Sets ``n_iter_``, ``loss_curve_``, ``time_curve_`` and returns the result.
         ``tol`` is multiplied by ``tol_scale`` (the model's characteristic rate),
-        so it is dimensionless for the user.
+        so it is dimensionless for the user. ``view`` maps the loop's parameters
+        to the form the user's ``callback`` sees (default: unchanged).
         """
         result = minimize(
             fun,
@@ -83,7 +84,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             learning_rate=learning_rate,
             max_iter=self.max_iter,
             tol=self.tol * tol_scale,
-            callback=self.callback,
+            callback=self.callback if view is None else viewing_params(self.callback, view),
             verbose=bool(self.verbose),
             **options,
         )

@@ -22,14 +22,15 @@ a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
 :class:`Schedule` action returning ``None``.
 """
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ._steps import SOLVERS, default_scale, max_ratio
 
-__all__ = ["OptimResult", "OptimState", "Schedule", "minimize", "SOLVERS"]
+__all__ = ["OptimResult", "OptimState", "Schedule", "minimize", "viewing_params", "SOLVERS"]
 
 
 @dataclass
@@ -107,6 +108,21 @@ class Schedule:
         return new
 
 
+def viewing_params(callback, view):
+    """Wrap ``callback`` so that it sees ``view(params)`` instead of the loop's parameters.
+
+    For loops that run on a reparametrization of the user's parameters (e.g.
+    Fourier coordinates): the callback keeps receiving the user's form.
+    """
+    if callback is None:
+        return None
+
+    def wrapped(state):
+        return callback(replace(state, params=view(state.params)))
+
+    return wrapped
+
+
 class _Recorder:
     def __init__(self, record, every):
         self.record, self.every = record, max(int(every), 1)
@@ -124,7 +140,7 @@ class _Recorder:
 
 
 def _check_finite(loss, solver):
-    if not np.isfinite(loss):
+    if not math.isfinite(loss):
         raise FloatingPointError(
             f"The loss became non-finite ({loss}) with solver={solver!r}; the iteration "
             "diverged. Use a smaller learning_rate (or solver='flow', which adapts its step)."
@@ -188,9 +204,16 @@ class _Run:
         )
 
 
+def _stationary(run, tol, scale):
+    """Whether the fastest relative rate of change is at most ``tol``."""
+    if tol <= 0:  # only an exactly zero gradient passes; the scales are not needed
+        return tol == 0 and max_ratio(run.grads, (1.0,) * len(run.grads)) == 0
+    return max_ratio(run.grads, scale(run.params)) <= tol
+
+
 def _converged(run, tol, target_loss, scale):
     """Stopping reason met at the current point before a step, else ``None``."""
-    if max_ratio(run.grads, scale(run.params)) <= tol:
+    if _stationary(run, tol, scale):
         return "tol"
     if target_loss is not None and run.loss <= target_loss:
         return "target_loss"

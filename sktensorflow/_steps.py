@@ -35,22 +35,52 @@ def _combine(grads_list, coefs):
     return tuple(out)
 
 
+# The helpers below run every iteration on every parameter array; they use array
+# methods where the array type has them (numpy, pytorch, jax, cupy), since
+# tensorly's dispatch costs as much as the reduction itself on small arrays.
+def _flat(a):
+    return a.reshape(-1) if hasattr(a, "reshape") else tl.reshape(a, (-1,))
+
+
+def _sq_norm_one(a):
+    flat = _flat(a)
+    return _to_float(flat @ flat)
+
+
+def _shape(a):
+    return tuple(a.shape) if hasattr(a, "shape") else tl.shape(a)
+
+
+def _max_abs(a):
+    return _to_float(abs(a).max() if hasattr(a, "max") else tl.max(tl.abs(a)))
+
+
 def default_scale(params):
-    return tuple(tl.norm(p) / np.sqrt(max(math.prod(tl.shape(p)), 1)) for p in params)
+    """Root-mean-square of each parameter array, as floats."""
+    return tuple(math.sqrt(_sq_norm_one(p) / max(math.prod(_shape(p)), 1)) for p in params)
+
+
+def _ratio(n, d):
+    if isinstance(d, float):  # a scalar scale: one reduction, no array division
+        size = _max_abs(n) if _shape(n) else abs(_to_float(n))
+        return size / (d + _TINY)
+    with np.errstate(over="ignore"):
+        ratios = tl.abs(n) / (d + _TINY)
+        return _to_float(tl.max(ratios) if tl.shape(ratios) else ratios)
 
 
 def max_ratio(num, den):
-    with np.errstate(over="ignore"):
-        return max(
-            _to_float(tl.max(tl.abs(n) / (d + _TINY)))
-            if tl.shape(n)
-            else _to_float(tl.abs(n) / (d + _TINY))
-            for n, d in zip(num, den, strict=True)
-        )
+    """Largest ``|num_i| / den_i`` over all entries of all arrays (``den`` floats or arrays)."""
+    return max(_ratio(n, d) for n, d in zip(num, den, strict=True))
+
+
+def elementwise_max(a, b):
+    """Larger of two scales (floats or arrays)."""
+    return max(a, b) if isinstance(a, float) and isinstance(b, float) else tl.where(a > b, a, b)
 
 
 def _sq_norm(arrays):
-    return sum(_to_float(tl.sum(a * a)) for a in arrays)
+    return sum(_sq_norm_one(a) for a in arrays)
 
 
 def _all_finite(arrays):
@@ -153,7 +183,7 @@ class _Flow:
 
     def _error_ratio(self, err, s_old, s_new):
         bound = tuple(
-            self.atol + self.rtol * tl.where(a > b, a, b)
+            self.atol + self.rtol * elementwise_max(a, b)
             for a, b in zip(s_old, s_new, strict=True)
         )
         return max_ratio(err, bound)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sktensorflow._optim import Schedule, minimize
+from sktensorflow._optim import Schedule, minimize, viewing_params
 
 
 def quadratic(curvatures, center=0.0):
@@ -112,6 +112,23 @@ def test_callback_sees_every_iteration_and_can_stop(stop):
     res = minimize(fun, (np.ones(1),), learning_rate=0.1, tol=0.0, callback=callback)
     assert seen == [1, 2, 3, 4, 5]
     assert res.stop_reason == "callback" and res.n_iter == 5
+
+
+def test_viewing_params_shows_the_callback_another_parametrization():
+    fun, _ = quadratic([1.0])
+    seen = []
+    callback = viewing_params(lambda state: seen.append(state.params) or False, lambda p: -p[0])
+    res = minimize(fun, (np.ones(2),), learning_rate=0.5, tol=0.0, max_iter=2, callback=callback)
+    np.testing.assert_allclose(seen[-1], -res.params[0])
+    assert viewing_params(None, lambda p: p) is None
+
+
+def test_zero_tol_stops_only_at_an_exactly_zero_gradient():
+    fun, _ = quadratic([1.0, 2.0])
+    assert minimize(fun, (np.zeros(2),), tol=0.0).stop_reason == "tol"
+    res = minimize(fun, (np.ones(2),), learning_rate=0.5, tol=0.0, max_iter=30)
+    assert res.stop_reason == "max_iter" and res.n_iter == 30
+    assert minimize(fun, (np.zeros(2),), tol=-1.0, max_iter=3).stop_reason == "max_iter"
 
 
 def test_records_every_k_iterations_and_at_the_end():

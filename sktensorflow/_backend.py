@@ -14,7 +14,11 @@ import tensorly as tl
 
 __all__ = [
     "array_backend",
+    "as_complex",
+    "as_real",
     "backend_context",
+    "complex_from_parts",
+    "contiguous",
     "fft",
     "ifft",
     "irfft",
@@ -195,3 +199,55 @@ def ifft(x, axis=-1):
 def real(x):
     """Real part of a (possibly complex) backend array."""
     return x.real
+
+
+def contiguous(x):
+    """``x`` in C-contiguous memory (a copy only when it is not)."""
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(x)
+    if hasattr(x, "contiguous"):
+        return x.contiguous()
+    return x
+
+
+def complex_from_parts(real_part, imag_part):
+    """Complex array ``real_part + 1j * imag_part`` built in one pass."""
+    if isinstance(real_part, np.ndarray):
+        out = np.empty(real_part.shape, np.result_type(real_part.dtype, np.complex64))
+        out.real, out.imag = real_part, imag_part
+        return out
+    if tl.get_backend() == "pytorch":
+        import torch
+
+        return torch.complex(real_part, imag_part)
+    return real_part + 1j * imag_part
+
+
+def as_complex(x):
+    """Complex array of shape ``s`` from a real array of shape ``(*s, 2)`` (real, imaginary).
+
+    A view without copying on numpy and pytorch when the last axis is contiguous.
+    """
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x)
+        return x.view(np.result_type(x.dtype, np.complex64))[..., 0]
+    if tl.get_backend() == "pytorch":
+        import torch
+
+        return torch.view_as_complex(x.contiguous())
+    return x[..., 0] + 1j * x[..., 1]
+
+
+def as_real(z):
+    """Real array of shape ``(*s, 2)`` (real, imaginary) from a complex array of shape ``s``.
+
+    The inverse of :func:`as_complex`.
+    """
+    if isinstance(z, np.ndarray):
+        z = np.ascontiguousarray(z)
+        return z.view(z.real.dtype).reshape((*z.shape, 2))
+    if tl.get_backend() == "pytorch":
+        import torch
+
+        return torch.view_as_real(z.resolve_conj())
+    return tl.stack((z.real, z.imag), axis=-1)

@@ -6,7 +6,7 @@ import pytest
 from sktensorflow import metrics
 from sktensorflow import tproduct as tp
 
-KS = [1, 2, 5, 6]
+KS = [1, 2, 5, 6, 17, 18]  # 17 and 18 exceed DFT_MATRIX_MAX_LENGTH: the FFT path
 
 
 def _block_circulant_product(A, B):
@@ -21,6 +21,23 @@ def _block_circulant_product(A, B):
 
 def _planted(rng, n1, n2, r, k):
     return tp.t_product(rng.standard_normal((n1, r, k)), rng.standard_normal((r, n2, k)))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 8, 16, 17, 18])
+def test_tube_transforms_match_numpy_fft(k):
+    X = np.random.default_rng(k).standard_normal((k, 3, 2))
+    Xf = tp.rfft_tubes(X)
+    np.testing.assert_allclose(Xf, np.fft.rfft(X, axis=0), atol=1e-12)
+    assert np.all(Xf[0].imag == 0) and (k % 2 or np.all(Xf[-1].imag == 0))
+    np.testing.assert_allclose(tp.irfft_tubes(Xf, k), X, atol=1e-12)
+    noisy = Xf + 1j  # the DC/Nyquist imaginary parts are ignored, as numpy does
+    np.testing.assert_allclose(tp.irfft_tubes(noisy, k), np.fft.irfft(noisy, n=k, axis=0))
+    scale = tuple(np.linspace(0.5, 2.0, k // 2 + 1))
+    np.testing.assert_allclose(
+        tp.irfft_tubes(Xf, k, slice_scale=scale),
+        np.fft.irfft(Xf * np.reshape(scale, (-1, 1, 1)), n=k, axis=0),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("k", KS)
@@ -137,6 +154,11 @@ def test_pytorch_backend_matches_numpy():
     A, B = rng.standard_normal((4, 3, 6)), rng.standard_normal((5, 3, 6))
     X = tp.t_product(A, tp.t_transpose(B))
     with _backend.backend_context("pytorch"):
+        for k in (6, 18):  # DFT matrix and FFT paths
+            Y = rng.standard_normal((k, 3, 2))
+            Yf = tp.rfft_tubes(torch.tensor(Y))
+            np.testing.assert_allclose(Yf.numpy(), np.fft.rfft(Y, axis=0), atol=1e-12)
+            np.testing.assert_allclose(tp.irfft_tubes(Yf, k).numpy(), Y, atol=1e-12)
         At, Bt = torch.tensor(A), torch.tensor(B)
         Xt = tp.t_product(At, tp.t_transpose(Bt))
         U, S, V = tp.t_svd(Xt, rank=3)

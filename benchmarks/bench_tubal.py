@@ -1,7 +1,9 @@
 """Time per gradient-descent iteration of tubal sensing and completion.
 
 Compares, in the same run and from the same starting point, the library
-(``sktensorflow.models.tubal`` driven by ``sktensorflow._optim.minimize``) with
+(``sktensorflow.models.tubal.coordinate_loss_and_grad`` driven by
+``sktensorflow._optim.minimize``, as ``TubalFactorizer`` and ``fit_sensing`` run
+it: on the factors' Fourier coordinates, converted back at the end) with
 a direct transcription of the algorithm as the paper's released scripts
 organize it: a complex FFT of all ``k`` frontal slices, a Python loop over the
 slices for every t-product. The released scripts apply the measurements one
@@ -116,30 +118,35 @@ def completion_problem(shape, rank, width):
 
 # -- timing --------------------------------------------------------------------------------------
 def time_library(problem, n_iter, backend):
+    """The loop as the estimators run it: on the factors' Fourier coordinates."""
     with _backend.backend_context(backend):
         data = problem["data"]()
+        k = data.shape[2]
         start = time.perf_counter()
+        coords = mt.to_coordinates(tuple(_backend.to_backend(p) for p in problem["params"]))
         res = minimize(
-            lambda p: mt.loss_and_grad(p, data),
-            tuple(_backend.to_backend(p) for p in problem["params"]),
+            lambda c: mt.coordinate_loss_and_grad(c, data),
+            coords,
             solver="gd",
             learning_rate=problem["step"],
             max_iter=n_iter,
             tol=0.0,
+            scale=lambda c: mt.coordinate_rms(c, k),
         )
+        factors = mt.from_coordinates(res.params, k)
         elapsed = time.perf_counter() - start
-        return elapsed / n_iter, [_backend.to_numpy(p) for p in res.params]
+        return elapsed / n_iter, [_backend.to_numpy(p) for p in factors]
 
 
 def time_model_only(problem, n_iter, backend):
     """The library's loss and gradient in a bare loop (no stopping tests, no records)."""
     with _backend.backend_context(backend):
         data = problem["data"]()
-        params = tuple(_backend.to_backend(p) for p in problem["params"])
+        coords = mt.to_coordinates(tuple(_backend.to_backend(p) for p in problem["params"]))
         start = time.perf_counter()
         for _ in range(n_iter):
-            _, grads = mt.loss_and_grad(params, data)
-            params = tuple(p - problem["step"] * g for p, g in zip(params, grads, strict=True))
+            _, grads = mt.coordinate_loss_and_grad(coords, data)
+            coords = tuple(c - problem["step"] * g for c, g in zip(coords, grads, strict=True))
         return (time.perf_counter() - start) / n_iter, None
 
 

@@ -1,6 +1,7 @@
 """TubalFactorizer: t-product factorization by small-initialization gradient descent."""
 
 import numpy as np
+import tensorly as tl
 
 from . import _backend
 from . import tproduct as tp
@@ -47,8 +48,9 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         algorithm of the paper.
     max_iter : int, default=5000
     tol : float, default=1e-4
-        Stop when no factor changes faster than ``tol * sigma`` relative to its
-        root-mean-square size (its rate under the gradient flow).
+        Stop when no Fourier coordinate of a factor changes faster than
+        ``tol * sigma`` relative to the factor's root-mean-square entry (its
+        rate under the gradient flow).
     rank_tol : float, default=1e-2
         Fourier-slice singular values below ``rank_tol`` times the largest are not
         counted in ``tubal_rank_`` (see :mod:`sktensorflow.metrics`).
@@ -56,7 +58,8 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     verbose : int, default=0
         Show a progress bar with the loss and the current tubal rank.
     callback : callable, default=None
-        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+        Called after every iteration with an ``OptimState`` whose ``params`` are
+        the factors ``(A, B)`` (``(U,)`` when symmetric); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
 
@@ -96,9 +99,14 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     The loss is the plain sum of squares over the observed entries (no
     ``1/n``), as in the paper; ``learning_rate="auto"`` makes the step
     proportional to ``1/sigma`` so the iteration count does not depend on the
-    data scale. Gradient descent runs on the ``n_tubes // 2 + 1`` independent
-    Fourier slices (:mod:`sktensorflow.tproduct`), so it costs one FFT of the data
-    and matrix products with the factors per iteration.
+    data scale. Gradient descent runs on the factors' orthonormal Fourier
+    coordinates (the ``n_tubes // 2 + 1`` independent Fourier slices, see
+    :func:`sktensorflow.models.tubal.to_coordinates`): an isometric change of
+    variables, so the iterates are those of gradient descent on ``A`` and ``B``,
+    and an iteration costs one transform of the data each way and a matrix
+    product per Fourier slice. ``callback`` and the recorded histories see the
+    factors ``A`` and ``B``. With ``solver="adam"`` the per-coordinate step
+    scaling acts on the Fourier coordinates.
 
     :meth:`transform`, :meth:`complete` and :meth:`score` fold rows in on the
     ``tubal_rank_`` leading right singular tubes ``V`` (not on the raw factor
@@ -223,19 +231,37 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
             params = tuple(
                 _backend.to_backend(p) for p in self._initial_factors(rng, T.shape, sigma)
             )
-            result = self._minimize(
-                lambda p: mt.loss_and_grad(p, data),
-                params,
-                learning_rate=self.learning_rate_,
-                tol_scale=sigma,
-                record=self._record,
-                record_every=max(10, self.max_iter // 200),
-                describe=lambda p: f"rank={self._record(p)['rank']}",
-            )
-            factors = [_backend.to_numpy(p) for p in result.params]
+            factors, result = self._run(params, data, sigma)
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(factors, result)
         return self
+
+    def _run(self, params, data, sigma):
+        """Iterate on the factors' Fourier coordinates; final factors (numpy) and result.
+
+        The coordinates are an isometric reparametrization
+        (:func:`sktensorflow.models.tubal.to_coordinates`): gradient descent takes
+        the steps it takes on the factors, with two tube transforms per gradient
+        instead of six. Records, the progress bar and the user's callback see the
+        real factors.
+        """
+        k = tl.shape(params[0])[2]
+
+        def factors(coords):
+            return mt.from_coordinates(coords, k)
+
+        result = self._minimize(
+            lambda c: mt.coordinate_loss_and_grad(c, data),
+            mt.to_coordinates(params),
+            learning_rate=self.learning_rate_,
+            tol_scale=sigma,
+            scale=lambda c: mt.coordinate_rms(c, k),
+            view=factors,
+            record=lambda c: self._record(factors(c)),
+            record_every=max(10, self.max_iter // 200),
+            describe=lambda c: f"rank={self._record(factors(c))['rank']}",
+        )
+        return [_backend.to_numpy(p) for p in factors(result.params)], result
 
     def _record(self, params):
         s = tp.tubal_singular_values_factorized(params[0], params[-1])

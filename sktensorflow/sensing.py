@@ -25,7 +25,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from . import _backend
 from . import tproduct as tp
-from ._optim import minimize
+from ._optim import minimize, viewing_params
 from .models import tubal as mt
 
 __all__ = [
@@ -241,7 +241,10 @@ def fit_sensing(
         Iterations between recorded metrics.
     random_state : int, RandomState instance or None, default=None
     callback : callable, default=None
-        Passed to the loop (``callback(OptimState) -> bool``).
+        Called after every iteration with an ``OptimState`` whose ``params`` is
+        ``(U,)``; return ``True`` to stop. (The loop itself runs on the Fourier
+        coordinates of ``U``, :func:`sktensorflow.models.tubal.to_coordinates`,
+        which gives the same gradient-descent iterates.)
     backend : str, default=None
         Tensorly backend (default: the active one).
 
@@ -277,18 +280,23 @@ def fit_sensing(
     name = _backend.resolve_backend(backend)
     with _backend.backend_context(name):
         data = mt.measurements(_backend.to_backend(operator), _backend.to_backend(values), shape)
+
+        def factors(coords):  # the loop runs on Fourier coordinates (models.tubal)
+            return mt.from_coordinates(coords, shape[2])
+
         result = minimize(
-            lambda p: mt.loss_and_grad(p, data),
-            (_backend.to_backend(U0),),
+            lambda c: mt.coordinate_loss_and_grad(c, data),
+            mt.to_coordinates((_backend.to_backend(U0),)),
             solver=solver,
             learning_rate=learning_rate,
             max_iter=max_iter,
             tol=tol,
-            record=record,
+            scale=lambda c: mt.coordinate_rms(c, shape[2]),
+            record=lambda c: record(factors(c)),
             record_every=record_every,
-            callback=callback,
+            callback=viewing_params(callback, factors),
         )
-        U = _backend.to_numpy(result.params[0])
+        U = _backend.to_numpy(factors(result.params)[0])
     history = {key: np.asarray(val) for key, val in result.history.items()}
     with _host():
         tensor = tp.t_product(U, tp.t_transpose(U))

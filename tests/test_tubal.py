@@ -14,18 +14,24 @@ from sktensorflow.models import tubal as mt
 
 
 # -- model -------------------------------------------------------------------------------
-def _observations(rng, n1, n2, k):
+def _raw_observations(rng, n1, n2, k):
     T = rng.standard_normal((n1, n2, k))
     mask = (rng.random((n1, n2, k)) < 0.6).astype(float)
-    G = rng.standard_normal((9, n1 * n2 * k))
+    G, y = rng.standard_normal((9, n1 * n2 * k)), rng.standard_normal(9)
+    return T, mask, G, y
+
+
+def _observations(rng, n1, n2, k):
+    T, mask, G, y = _raw_observations(rng, n1, n2, k)
     return {
         "dense": mt.dense_data(T),
         "masked": mt.masked_data(T, mask),
-        "measurements": mt.measurements(G, rng.standard_normal(9), (n1, n2, k)),
+        "measurements": mt.measurements(G, y, (n1, n2, k)),
     }
 
 
-@pytest.mark.parametrize("k", [1, 4, 5])
+# k = 18 exceeds DFT_MATRIX_MAX_LENGTH: the FFT path.
+@pytest.mark.parametrize("k", [1, 4, 5, 18])
 @pytest.mark.parametrize("kind", ["dense", "masked", "measurements"])
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_gradient_matches_finite_differences(k, kind, symmetric):
@@ -53,17 +59,48 @@ def test_loss_matches_direct_definitions():
     A, B = rng.standard_normal((4, 2, 3)), rng.standard_normal((5, 2, 3))
     X = tp.t_product(A, tp.t_transpose(B))
     np.testing.assert_allclose(mt.to_tensor((A, B)), X, atol=1e-12)
-    obs = _observations(rng, 4, 5, 3)
-    T, mask = obs["masked"].tensor, obs["masked"].mask
-    assert np.isclose(
-        mt.loss_and_grad((A, B), obs["masked"])[0], 0.5 * np.sum((mask * X - T) ** 2)
-    )
-    G, y = obs["measurements"].operator, obs["measurements"].values
-    assert np.isclose(
-        mt.loss_and_grad((A, B), obs["measurements"])[0], 0.5 * np.sum((G @ X.ravel() - y) ** 2)
-    )
+    T, mask, G, y = _raw_observations(rng, 4, 5, 3)
+    loss = mt.loss_and_grad((A, B), mt.dense_data(T))[0]
+    assert np.isclose(loss, 0.5 * np.sum((X - T) ** 2))
+    loss = mt.loss_and_grad((A, B), mt.masked_data(T * mask, mask))[0]
+    assert np.isclose(loss, 0.5 * np.sum((mask * (X - T)) ** 2))
+    loss = mt.loss_and_grad((A, B), mt.measurements(G, y, (4, 5, 3)))[0]
+    assert np.isclose(loss, 0.5 * np.sum((G @ X.ravel() - y) ** 2))
     with pytest.raises(ValueError, match="do not match"):
         mt.measurements(G, y, (4, 4, 3))
+    with pytest.raises(ValueError, match="tube length 3, the data 4"):
+        mt.loss_and_grad((A, B), mt.dense_data(np.zeros((4, 5, 4))))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 18])
+def test_fourier_coordinates_are_an_isometry(k):
+    rng = np.random.default_rng(k)
+    A, B = rng.standard_normal((4, 3, k)), rng.standard_normal((5, 3, k))
+    CA, CB = mt.to_coordinates((A, B))
+    assert CA.shape == (k // 2 + 1, 4, 3, 2)
+    assert np.isclose(np.sum(CA * CA), np.sum(A * A))
+    assert np.isclose(np.sum(CA * CB[:, :4]), np.sum(A * B[:4]))  # inner products too
+    np.testing.assert_allclose(mt.from_coordinates((CA, CB), k)[1], B, atol=1e-12)
+    np.testing.assert_allclose(mt.coordinate_rms((CA,), k), [np.sqrt(np.mean(A * A))])
+    dead = [0] + ([k // 2] if k % 2 == 0 else [])
+    assert np.all(CA[dead, ..., 1] == 0)  # the DC/Nyquist imaginary parts are not free
+
+
+@pytest.mark.parametrize("k", [3, 4, 18])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_coordinate_gradient_is_the_gradient_in_coordinates(k, symmetric):
+    """A step along the coordinate gradient equals the step along the real gradient."""
+    rng = np.random.default_rng(k)
+    data = _observations(rng, 4, 4, k)["masked"]
+    params = tuple(rng.standard_normal((4, 2, k)) for _ in range(1 if symmetric else 2))
+    loss, grads = mt.loss_and_grad(params, data)
+    coords = mt.to_coordinates(params)
+    c_loss, c_grads = mt.coordinate_loss_and_grad(coords, data)
+    assert np.isclose(c_loss, loss)
+    for c, g in zip(mt.to_coordinates(grads), c_grads, strict=True):
+        np.testing.assert_allclose(g, c, atol=1e-12 * np.abs(c).max())
+    dead = [0] + ([k // 2] if k % 2 == 0 else [])
+    assert all(np.all(g[dead, ..., 1] == 0) for g in c_grads)
 
 
 # -- estimator -----------------------------------------------------------------------------
@@ -163,3 +200,43 @@ def test_pytorch_backend_parity():
     Z = est.transform(torch.tensor(X))
     assert isinstance(Z, torch.Tensor)
     np.testing.assert_allclose(Z.numpy(), ref.transform(X), atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_callback_sees_the_real_factors(completion):
+    """The loop runs on Fourier coordinates; the user's callback sees (A, B)."""
+    X, _ = completion
+    seen = []
+    est = TubalFactorizer(width=5, max_iter=20, tol=0, random_state=0, callback=seen.append)
+    est.fit(X)
+    assert len(seen) == 20
+    A, B = seen[-1].params
+    assert A.shape == (X.shape[0], 5, X.shape[2]) and B.shape == (X.shape[1], 5, X.shape[2])
+    np.testing.assert_allclose(A, est.factors_[0])
+
+
+@pytest.mark.parametrize("kind", ["dense", "masked", "measurements"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_pytorch_model_parity(kind, symmetric):
+    torch = pytest.importorskip("torch")
+    from sktensorflow import _backend
+
+    rng = np.random.default_rng(0)
+    T, mask, G, y = _raw_observations(rng, 4, 4, 6)
+    params = tuple(rng.standard_normal((4, 3, 6)) for _ in range(1 if symmetric else 2))
+
+    def observe(to):
+        if kind == "dense":
+            return mt.dense_data(to(T))
+        if kind == "masked":
+            return mt.masked_data(to(T), to(mask))
+        return mt.measurements(to(G), to(y), T.shape)
+
+    loss, grads = mt.loss_and_grad(params, observe(np.asarray))
+    with _backend.backend_context("pytorch"):
+        t_loss, t_grads = mt.loss_and_grad(
+            tuple(torch.tensor(p) for p in params), observe(torch.tensor)
+        )
+    assert np.isclose(t_loss, loss)
+    for g, t_g in zip(grads, t_grads, strict=True):
+        np.testing.assert_allclose(t_g.numpy(), g, atol=1e-12)

@@ -74,7 +74,7 @@ def max_ratio(num, den):
     return max(_ratio(n, d) for n, d in zip(num, den, strict=True))
 
 
-def elementwise_max(a, b):
+def _elementwise_max(a, b):
     """Larger of two scales (floats or arrays)."""
     return max(a, b) if isinstance(a, float) and isinstance(b, float) else tl.where(a > b, a, b)
 
@@ -183,7 +183,7 @@ class _Flow:
 
     def _error_ratio(self, err, s_old, s_new):
         bound = tuple(
-            self.atol + self.rtol * elementwise_max(a, b)
+            self.atol + self.rtol * _elementwise_max(a, b)
             for a, b in zip(s_old, s_new, strict=True)
         )
         return max_ratio(err, bound)

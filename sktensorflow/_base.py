@@ -6,6 +6,7 @@ fitted attributes to the input's array namespace. This is the only module that i
 scikit-learn's private helpers; estimator modules import them from here.
 """
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -27,6 +28,21 @@ __all__ = [
     "StrOptions",
     "check_is_fitted",
 ]
+
+
+def _outside_package_stacklevel():
+    """``stacklevel`` that points a warning at the first caller outside the package.
+
+    Counted from the function that calls this one, which issues the warning.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _in_package(frame.f_globals.get("__name__", "")):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _in_package(module_name):
+    return module_name == __package__ or module_name.startswith(__package__ + ".")
 
 
 class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -93,7 +109,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
                 f"iterations; increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=_outside_package_stacklevel(),
             )
         self.n_iter_ = result.n_iter
         self.loss_curve_ = result.loss_curve

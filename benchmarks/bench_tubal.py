@@ -121,19 +121,20 @@ def time_library(problem, n_iter, backend):
     """The loop as the estimators run it: on the factors' Fourier coordinates."""
     with _backend.backend_context(backend):
         data = problem["data"]()
-        k = data.shape[2]
         start = time.perf_counter()
-        coords = mt.to_coordinates(tuple(_backend.to_backend(p) for p in problem["params"]))
+        coords_problem = mt.coordinate_problem(
+            tuple(_backend.to_backend(p) for p in problem["params"]), data
+        )
         res = minimize(
-            lambda c: mt.coordinate_loss_and_grad(c, data),
-            coords,
+            coords_problem.fun,
+            coords_problem.start,
             solver="gd",
             learning_rate=problem["step"],
             max_iter=n_iter,
             tol=0.0,
-            scale=lambda c: mt.coordinate_rms(c, k),
+            scale=coords_problem.scale,
         )
-        factors = mt.from_coordinates(res.params, k)
+        factors = coords_problem.factors(res.params)
         elapsed = time.perf_counter() - start
         return elapsed / n_iter, [_backend.to_numpy(p) for p in factors]
 
@@ -142,10 +143,13 @@ def time_model_only(problem, n_iter, backend):
     """The library's loss and gradient in a bare loop (no stopping tests, no records)."""
     with _backend.backend_context(backend):
         data = problem["data"]()
-        coords = mt.to_coordinates(tuple(_backend.to_backend(p) for p in problem["params"]))
+        coords_problem = mt.coordinate_problem(
+            tuple(_backend.to_backend(p) for p in problem["params"]), data
+        )
+        coords = coords_problem.start
         start = time.perf_counter()
         for _ in range(n_iter):
-            _, grads = mt.coordinate_loss_and_grad(coords, data)
+            _, grads = coords_problem.fun(coords)
             coords = tuple(c - problem["step"] * g for c, g in zip(coords, grads, strict=True))
         return (time.perf_counter() - start) / n_iter, None
 

@@ -1,7 +1,6 @@
 """TubalFactorizer: t-product factorization by small-initialization gradient descent."""
 
 import numpy as np
-import tensorly as tl
 
 from . import _backend
 from . import tproduct as tp
@@ -245,23 +244,19 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         instead of six. Records, the progress bar and the user's callback see the
         real factors.
         """
-        k = tl.shape(params[0])[2]
-
-        def factors(coords):
-            return mt.from_coordinates(coords, k)
-
+        problem = mt.coordinate_problem(params, data)
         result = self._minimize(
-            lambda c: mt.coordinate_loss_and_grad(c, data),
-            mt.to_coordinates(params),
+            problem.fun,
+            problem.start,
             learning_rate=self.learning_rate_,
             tol_scale=sigma,
-            scale=lambda c: mt.coordinate_rms(c, k),
-            view=factors,
-            record=lambda c: self._record(factors(c)),
+            scale=problem.scale,
+            view=problem.factors,
+            record=lambda c: self._record(problem.factors(c)),
             record_every=max(10, self.max_iter // 200),
-            describe=lambda c: f"rank={self._record(factors(c))['rank']}",
+            describe=lambda c: f"rank={self._record(problem.factors(c))['rank']}",
         )
-        return [_backend.to_numpy(p) for p in factors(result.params)], result
+        return [_backend.to_numpy(p) for p in problem.factors(result.params)], result
 
     def _record(self, params):
         s = tp.tubal_singular_values_factorized(params[0], params[-1])

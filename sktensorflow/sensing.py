@@ -281,22 +281,20 @@ def fit_sensing(
     with _backend.backend_context(name):
         data = mt.measurements(_backend.to_backend(operator), _backend.to_backend(values), shape)
 
-        def factors(coords):  # the loop runs on Fourier coordinates (models.tubal)
-            return mt.from_coordinates(coords, shape[2])
-
+        problem = mt.coordinate_problem((_backend.to_backend(U0),), data)
         result = minimize(
-            lambda c: mt.coordinate_loss_and_grad(c, data),
-            mt.to_coordinates((_backend.to_backend(U0),)),
+            problem.fun,
+            problem.start,
             solver=solver,
             learning_rate=learning_rate,
             max_iter=max_iter,
             tol=tol,
-            scale=lambda c: mt.coordinate_rms(c, shape[2]),
-            record=lambda c: record(factors(c)),
+            scale=problem.scale,
+            record=lambda c: record(problem.factors(c)),
             record_every=record_every,
-            callback=viewing_params(callback, factors),
+            callback=viewing_params(callback, problem.factors),
         )
-        U = _backend.to_numpy(factors(result.params)[0])
+        U = _backend.to_numpy(problem.factors(result.params)[0])
     history = {key: np.asarray(val) for key, val in result.history.items()}
     with _host():
         tensor = tp.t_product(U, tp.t_transpose(U))

@@ -50,7 +50,9 @@ __all__ = [
     "DenseData",
     "MaskedData",
     "Measurements",
+    "CoordinateProblem",
     "coordinate_loss_and_grad",
+    "coordinate_problem",
     "coordinate_rms",
     "dense_data",
     "from_coordinates",
@@ -234,6 +236,52 @@ def coordinate_loss_and_grad(coords, data):
     return loss, (_backend.as_real(Ef @ Pb), _backend.as_real(EhPa))
 
 
+class CoordinateProblem(NamedTuple):
+    """What the shared loop needs to iterate on Fourier coordinates.
+
+    ``fun`` (loss and coordinate gradient), ``start`` (the coordinates of the
+    initial factors), ``scale`` (the factors' rms, for ``tol`` and error control)
+    and ``factors`` (coordinates back to real factors, for records and callbacks).
+    """
+
+    fun: object
+    start: tuple
+    scale: object
+    factors: object
+
+
+def _check_tube_length(params, data):
+    k = tl.shape(params[0])[2]
+    if k != data.shape[2]:
+        raise ValueError(f"factors have tube length {k}, the data {data.shape[2]}.")
+    return k
+
+
+def coordinate_problem(params, data):
+    """Set up gradient iteration on the Fourier coordinates of ``params``.
+
+    Parameters
+    ----------
+    params : tuple of arrays
+        Initial ``(A, B)`` or ``(U,)``, tubes of the data's length.
+    data : DenseData, MaskedData or Measurements
+
+    Returns
+    -------
+    problem : CoordinateProblem
+        Pass ``problem.fun``, ``problem.start`` and ``scale=problem.scale`` to
+        :func:`sktensorflow._optim.minimize`; ``problem.factors(result.params)``
+        gives the final factors.
+    """
+    k = _check_tube_length(params, data)
+    return CoordinateProblem(
+        fun=lambda coords: coordinate_loss_and_grad(coords, data),
+        start=to_coordinates(params),
+        scale=lambda coords: coordinate_rms(coords, k),
+        factors=lambda coords: from_coordinates(coords, k),
+    )
+
+
 # -- the model on real factors -------------------------------------------------------------
 def to_tensor(params):
     """The modelled tensor: ``A * B^T`` for ``(A, B)``, ``U * U^T`` for ``(U,)``."""
@@ -271,8 +319,6 @@ def loss_and_grad(params, data):
     >>> loss < 1e-24, float(np.abs(gA).max()) < 1e-12
     (True, True)
     """
-    k = tl.shape(params[0])[2]
-    if k != data.shape[2]:
-        raise ValueError(f"factors have tube length {k}, the data {data.shape[2]}.")
+    k = _check_tube_length(params, data)
     loss, grads = coordinate_loss_and_grad(to_coordinates(params), data)
     return loss, from_coordinates(grads, k)

@@ -19,18 +19,17 @@ __all__ = [
     "backend_context",
     "complex_from_parts",
     "contiguous",
-    "fft",
-    "ifft",
     "irfft",
     "real",
     "resolve_backend",
     "rfft",
+    "SUPPORTED",
     "to_backend",
     "to_namespace",
     "to_numpy",
 ]
 
-_SUPPORTED = ("numpy", "pytorch", "jax", "tensorflow", "paddle", "cupy")
+SUPPORTED = ("numpy", "pytorch", "jax", "tensorflow", "paddle", "cupy")
 
 
 def array_backend(X):
@@ -92,10 +91,10 @@ def resolve_backend(backend, X=None):
     'numpy'
     """
     if backend is not None:
-        if backend not in _SUPPORTED:
+        if backend not in SUPPORTED:
             raise ValueError(
                 f"backend={backend!r} is not a tensorly backend; expected None or one of "
-                f"{_SUPPORTED}."
+                f"{SUPPORTED}."
             )
         return backend
     detected = array_backend(X)
@@ -178,22 +177,6 @@ def irfft(x, n, axis=-1):
     if tl.get_backend() == "pytorch":
         return module.irfft(x, n=n, dim=axis)
     return module.irfft(x, n=n, axis=axis)
-
-
-def fft(x, axis=-1):
-    """Complex FFT along ``axis`` on the active backend."""
-    module = _fft_module()
-    if tl.get_backend() == "pytorch":
-        return module.fft(x, dim=axis)
-    return module.fft(x, axis=axis)
-
-
-def ifft(x, axis=-1):
-    """Inverse complex FFT along ``axis`` on the active backend."""
-    module = _fft_module()
-    if tl.get_backend() == "pytorch":
-        return module.ifft(x, dim=axis)
-    return module.ifft(x, axis=axis)
 
 
 def real(x):

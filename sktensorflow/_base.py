@@ -1,11 +1,20 @@
 """Private base estimator shared by the four estimators.
 
-It owns the shared parameter vocabulary and its validation, the single RNG per
-fit, backend resolution, the call into the one optimization loop, conversion of
-fitted attributes to the input's array namespace. This is the only module that imports
-scikit-learn's private helpers; estimator modules import them from here.
+It owns the shared parameter vocabulary and its validation, the ``fit``
+template (backend resolution, one RNG per fit, atomic assignment of fitted
+attributes), the call into the one optimization loop with the step rule's
+validated options, and the conversion of fitted attributes to the input's array
+namespace. Estimator modules import scikit-learn's private helpers from
+:mod:`sktensorflow._sklearn_private` through here.
+
+Writing an estimator on this base takes ``__init__`` (parameters only), a
+``_fit(X)`` that computes host (numpy) fitted attributes on ``self`` — it runs
+on a scratch copy inside the resolved backend's context, so a failure leaves the
+estimator as it was — and ``_model_attributes``, the fitted attributes that
+follow the input's array namespace.
 """
 
+import copy
 import sys
 import warnings
 from numbers import Integral, Real
@@ -14,11 +23,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _backend
-from ._optim import SOLVERS, minimize, viewing_params
+from ._optim import SOLVERS, minimize
+from ._sklearn_private import Interval, StrOptions
+from ._steps import step_rule_options
 
 __all__ = [
     "BaseOverparam",
@@ -28,6 +38,9 @@ __all__ = [
     "StrOptions",
     "check_is_fitted",
 ]
+
+#: Instance attributes that are configuration, not fitted state (``set_output``, routing).
+_CONFIG_PREFIXES = ("_sklearn", "_metadata_request")
 
 
 def _outside_package_stacklevel():
@@ -45,6 +58,13 @@ def _in_package(module_name):
     return module_name == __package__ or module_name.startswith(__package__ + ".")
 
 
+def _to_namespace(value, backend):
+    """A host array (or nested lists of them) in the array type of ``backend``."""
+    if isinstance(value, list | tuple):
+        return type(value)(_to_namespace(v, backend) for v in value)
+    return _backend.to_namespace(value, backend) if isinstance(value, np.ndarray) else value
+
+
 class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the over-parametrized estimators (not public)."""
 
@@ -52,21 +72,79 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "width": [Interval(Integral, 1, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "solver": [StrOptions(set(SOLVERS))],
+        "solver": [StrOptions(SOLVERS.keys())],  # a live view: registered rules count
+        "solver_options": [dict, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "rank_tol": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callback": [callable, None],
-        "backend": [StrOptions(set(_backend._SUPPORTED)), None],
+        "backend": [StrOptions(set(_backend.SUPPORTED)), None],
     }
+
+    #: Fitted attributes that follow the input's array namespace (the others stay numpy).
+    _model_attributes: tuple = ()
+
+    # -- the fit template ---------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit the model to ``X`` (see the class docstring for ``X``).
+
+        Parameters
+        ----------
+        X : array-like
+            The data; its array library chooses the backend when ``backend=None``.
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        work = self._without_fitted_state()
+        work._backend_name = _backend.resolve_backend(self.backend, self._backend_probe(X))
+        with _backend.backend_context(work._backend_name):
+            work._fit(X)
+        self._adopt(work)
+        return self
+
+    def _fit(self, X):
+        """Compute the fitted attributes on ``self`` (a scratch copy), as host arrays."""
+        raise NotImplementedError
+
+    def _backend_probe(self, X):
+        """The array whose library chooses the backend when ``backend=None``."""
+        return X
+
+    def _fitted_state(self):
+        params = self.get_params(deep=False)
+        return [
+            name
+            for name in vars(self)
+            if name not in params and not name.startswith(_CONFIG_PREFIXES)
+        ]
+
+    def _without_fitted_state(self):
+        work = copy.copy(self)
+        for name in work._fitted_state():
+            delattr(work, name)
+        return work
+
+    def _adopt(self, work):
+        """Replace this estimator's fitted state by ``work``'s, in one step."""
+        new = {name: getattr(work, name) for name in work._fitted_state()}
+        for name in self._model_attributes:
+            if name in new:
+                new[name] = _to_namespace(new[name], work._backend_name)
+        for name in self._fitted_state():
+            delattr(self, name)
+        vars(self).update(new)
 
     # -- input -----------------------------------------------------------------
     def _validate_input(self, X, *, reset, allow_nan=False, allow_nd=False):
-        """Validate ``X`` into a float64 numpy array; remember the output backend."""
-        backend = _backend.resolve_backend(self.backend, X)
-        X = validate_data(
+        """Validate ``X`` into a float64 numpy array (``n_features_in_`` when ``reset``)."""
+        return validate_data(
             self,
             X,
             reset=reset,
@@ -76,33 +154,46 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             ensure_min_samples=1,
             ensure_min_features=1,
         )
-        if reset:
-            self._backend_name = backend
-        return X
 
     def _rng(self):
         """The one random generator of a fit."""
         return check_random_state(self.random_state)
 
-    # -- optimization ------------------------------------------------------------
-    def _minimize(self, fun, params, *, learning_rate, tol_scale=1.0, view=None, **options):
-        """Run the shared loop with this estimator's solver settings.
+    @staticmethod
+    def _to_backend(array):
+        """A host array on the active backend, float64."""
+        return _backend.to_backend(array)
 
-        Sets ``n_iter_``, ``loss_curve_``, ``time_curve_`` and returns the result.
-        ``tol`` is multiplied by ``tol_scale`` (the model's characteristic rate),
-        so it is dimensionless for the user. ``view`` maps the loop's parameters
-        to the form the user's ``callback`` sees (default: unchanged).
+    # -- optimization ------------------------------------------------------------
+    def _preferred_solver_options(self, problem):
+        """Options this estimator prefers for the rules that take them (user's win)."""
+        return {}
+
+    def _solver_options(self, problem):
+        taken = step_rule_options(self.solver)
+        preferred = self._preferred_solver_options(problem)
+        return {
+            **{k: v for k, v in preferred.items() if k in taken},
+            **(self.solver_options or {}),
+        }
+
+    def _minimize(self, problem, *, learning_rate, **loop_options):
+        """Run the shared loop on ``problem`` with this estimator's solver settings.
+
+        Sets the diagnostics every estimator has: ``n_iter_``, ``n_grad_evals_``,
+        ``loss_curve_``, ``time_curve_``, ``stop_reason_``, ``learning_rate_``,
+        ``history_iter_`` and ``history_time_``, and returns the result.
         """
         result = minimize(
-            fun,
-            params,
+            problem,
             solver=self.solver,
             learning_rate=learning_rate,
+            solver_options=self._solver_options(problem),
             max_iter=self.max_iter,
-            tol=self.tol * tol_scale,
-            callback=self.callback if view is None else viewing_params(self.callback, view),
+            tol=self.tol,
+            callback=self.callback,
             verbose=bool(self.verbose),
-            **options,
+            **loop_options,
         )
         if not result.converged:
             warnings.warn(
@@ -112,15 +203,16 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 stacklevel=_outside_package_stacklevel(),
             )
         self.n_iter_ = result.n_iter
+        self.n_grad_evals_ = result.n_grad_evals
         self.loss_curve_ = result.loss_curve
         self.time_curve_ = result.time_curve
+        self.stop_reason_ = result.stop_reason
+        self.learning_rate_ = float(learning_rate)
+        self.history_iter_ = np.asarray(result.history_iter, dtype=int)
+        self.history_time_ = np.asarray(result.history_time, dtype=float)
         return result
 
     # -- output ------------------------------------------------------------------
-    def _output(self, array):
-        """Convert a host array to the namespace of the fitted input."""
-        return _backend.to_namespace(array, getattr(self, "_backend_name", "numpy"))
-
     def _as_input_namespace(self, array, X):
         """Return ``array`` in the namespace of the (raw) input ``X``."""
         name = _backend.array_backend(X)

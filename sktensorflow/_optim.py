@@ -1,7 +1,8 @@
 """The one iteration loop of the library.
 
-:func:`minimize` drives a ``fun(params) -> (loss, grads)`` closure over a tuple
-of backend arrays with a step rule chosen by name:
+:func:`minimize` drives a :class:`~sktensorflow.models._problem.Problem` (the
+loss and gradient over a tuple of backend arrays, their scale and user-facing
+view) with a step rule registered by name in :mod:`sktensorflow._steps`:
 
 ``"gd"``
     Fixed-step gradient descent, ``p <- p - learning_rate * grad``. Its flow time
@@ -15,6 +16,9 @@ of backend arrays with a step rule chosen by name:
 ``"adam"``
     Adam with bias correction; ``learning_rate`` is its step size.
 
+Each rule declares its options (``solver_options``); unknown options and
+invalid values are errors that name them.
+
 Stopping: a non-finite loss raises :class:`FloatingPointError` (the flow solver
 first retries with shorter steps); ``tol`` on the largest relative rate of change
 of the parameters; ``target_loss``; ``max_time`` (flow time); ``max_iter``;
@@ -23,19 +27,20 @@ a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
 """
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._steps import SOLVERS, default_scale, max_ratio
+from ._steps import SOLVERS, make_step_rule
+from .models._problem import Problem, max_ratio
 
-__all__ = ["OptimResult", "OptimState", "Schedule", "minimize", "viewing_params", "SOLVERS"]
+__all__ = ["OptimResult", "OptimState", "Problem", "Schedule", "minimize", "SOLVERS"]
 
 
 @dataclass
 class OptimState:
-    """What a callback sees after each iteration."""
+    """What a callback sees after each iteration (``params`` in the problem's view)."""
 
     n_iter: int
     time: float
@@ -50,7 +55,9 @@ class OptimResult:
     Attributes
     ----------
     params : tuple of arrays
-        Final parameters.
+        Final parameters, as the loop iterates them.
+    view : tuple of arrays
+        Final parameters in the problem's user-facing view.
     loss_curve : ndarray of shape (n_iter + 1,)
         Loss at the start and after every iteration.
     time_curve : ndarray of shape (n_iter + 1,)
@@ -65,12 +72,14 @@ class OptimResult:
         ``"tol"``, ``"target_loss"``, ``"max_time"``, ``"max_iter"``,
         ``"callback"`` or ``"schedule"``.
     history : dict of str to list
-        Values returned by ``record``, one entry per recorded iteration.
+        Values returned by ``record``, one entry per recorded iteration (plus
+        ``"heldout_loss"`` when the problem has a held-out loss).
     history_iter, history_time : list
         Iteration and flow time of each recorded entry.
     """
 
     params: tuple
+    view: tuple
     loss_curve: np.ndarray
     time_curve: np.ndarray
     n_iter: int
@@ -108,32 +117,25 @@ class Schedule:
         return new
 
 
-def viewing_params(callback, view):
-    """Wrap ``callback`` so that it sees ``view(params)`` instead of the loop's parameters.
-
-    For loops that run on a reparametrization of the user's parameters (e.g.
-    Fourier coordinates): the callback keeps receiving the user's form.
-    """
-    if callback is None:
-        return None
-
-    def wrapped(state):
-        return callback(replace(state, params=view(state.params)))
-
-    return wrapped
-
-
 class _Recorder:
-    def __init__(self, record, every):
-        self.record, self.every = record, max(int(every), 1)
+    """Records ``record(view)`` (and the held-out loss) every ``every`` iterations."""
+
+    def __init__(self, problem, record, every):
+        self.view, self.record, self.every = problem.view, record, max(int(every), 1)
+        self.heldout = problem.heldout_loss
         self.history, self.iters, self.times = {}, [], []
 
     def __call__(self, params, n_iter, time, force=False):
-        if self.record is None or not (force or n_iter % self.every == 0):
+        if (self.record is None and self.heldout is None) or not (
+            force or n_iter % self.every == 0
+        ):
             return
         if self.iters and self.iters[-1] == n_iter:
             return
-        for key, value in self.record(params).items():
+        values = {} if self.record is None else dict(self.record(self.view(params)))
+        if self.heldout is not None:
+            values["heldout_loss"] = float(self.heldout(params))
+        for key, value in values.items():
             self.history.setdefault(key, []).append(value)
         self.iters.append(n_iter)
         self.times.append(time)
@@ -141,19 +143,24 @@ class _Recorder:
 
 def _check_finite(loss, solver):
     if not math.isfinite(loss):
+        advice = (
+            "the flow solver could not keep the iteration finite: check the data's scale"
+            if solver == "flow"
+            else "use a smaller learning_rate, or solver='flow', which adapts its step"
+        )
         raise FloatingPointError(
             f"The loss became non-finite ({loss}) with solver={solver!r}; the iteration "
-            "diverged. Use a smaller learning_rate (or solver='flow', which adapts its step)."
+            f"diverged: {advice}."
         )
 
 
-def _progress(verbose, max_iter, describe):
+def _progress(verbose, max_iter, describe, view):
     bar = tqdm(total=max_iter, disable=not verbose, leave=False)
 
     def update(n_iter, loss, params):
         bar.update(1)
         if verbose and (n_iter % 10 == 0 or n_iter == 1):
-            extra = describe(params) if describe is not None else ""
+            extra = describe(view(params)) if describe is not None else ""
             bar.set_postfix_str(f"loss={loss:.3e} {extra}".strip())
 
     return bar, update
@@ -162,10 +169,10 @@ def _progress(verbose, max_iter, describe):
 class _Run:
     """State of one run of the loop: the current point and its recorded past."""
 
-    def __init__(self, fun, params, solver, recorder):
-        self.fun, self.solver, self.recorder = fun, solver, recorder
-        self.params = tuple(params)
-        self.loss, self.grads = fun(self.params)
+    def __init__(self, problem, solver, recorder):
+        self.problem, self.solver, self.recorder = problem, solver, recorder
+        self.params = problem.start
+        self.loss, self.grads = problem.fun(self.params)
         _check_finite(self.loss, solver)
         self.n_evals, self.time, self.n_iter = 1, 0.0, 0
         self.losses, self.times = [self.loss], [0.0]
@@ -185,13 +192,17 @@ class _Run:
     def restart(self, params):
         """Continue from ``params`` (replaced by a schedule) at the same time."""
         self.params = tuple(params)
-        self.loss, self.grads = self.fun(self.params)
+        self.loss, self.grads = self.problem.fun(self.params)
         self.n_evals += 1
+
+    def state(self):
+        return OptimState(self.n_iter, self.time, self.loss, self.problem.view(self.params))
 
     def result(self, reason):
         self.recorder(self.params, self.n_iter, self.time, force=True)
         return OptimResult(
             params=self.params,
+            view=self.problem.view(self.params),
             loss_curve=np.asarray(self.losses),
             time_curve=np.asarray(self.times),
             n_iter=self.n_iter,
@@ -204,16 +215,16 @@ class _Run:
         )
 
 
-def _stationary(run, tol, scale):
+def _stationary(run, tol):
     """Whether the fastest relative rate of change is at most ``tol``."""
     if tol <= 0:  # only an exactly zero gradient passes; the scales are not needed
         return tol == 0 and max_ratio(run.grads, (1.0,) * len(run.grads)) == 0
-    return max_ratio(run.grads, scale(run.params)) <= tol
+    return max_ratio(run.grads, run.problem.scale(run.params)) <= tol
 
 
-def _converged(run, tol, target_loss, scale):
+def _converged(run, tol, target_loss):
     """Stopping reason met at the current point before a step, else ``None``."""
-    if _stationary(run, tol, scale):
+    if _stationary(run, tol):
         return "tol"
     if target_loss is not None and run.loss <= target_loss:
         return "target_loss"
@@ -237,76 +248,89 @@ def _ask_callback(run, callback):
     if callback is None:
         return None
     try:
-        stop = callback(OptimState(run.n_iter, run.time, run.loss, run.params))
+        stop = callback(run.state())
     except StopIteration:
         stop = True
     return "callback" if stop else None
 
 
+def _iterate(run, rule, *, max_iter, tol, target_loss, max_time, schedule, callback, progress):
+    """The loop itself; returns the stopping reason."""
+    while run.n_iter < max_iter:
+        reason = _converged(run, tol, target_loss)
+        if reason:
+            return reason
+        horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
+        run.advance(*rule.step(run.problem, run.params, run.loss, run.grads, horizon - run.time))
+        progress(run.n_iter, run.loss, run.params)
+        reason = (
+            ("max_time" if run.time >= max_time * (1 - 1e-12) else None)
+            or _fire_schedule(run, schedule)
+            or _ask_callback(run, callback)
+        )
+        if reason:
+            return reason
+    return "max_iter"
+
+
 def minimize(
-    fun,
-    params,
+    problem,
     *,
     solver="gd",
     learning_rate=1e-2,
+    solver_options=None,
     max_iter=1000,
     tol=1e-6,
     target_loss=None,
     max_time=np.inf,
-    scale=None,
     schedule=None,
     record=None,
     record_every=1,
     callback=None,
     verbose=False,
     describe=None,
-    **solver_options,
 ):
-    """Minimize ``fun`` from ``params`` with the step rule ``solver``.
+    """Minimize ``problem`` from its start with the step rule ``solver``.
 
     Parameters
     ----------
-    fun : callable
-        ``fun(params) -> (loss, grads)`` with ``loss`` a float and ``grads`` a
-        tuple shaped like ``params``.
-    params : tuple of arrays
-        Starting point (backend arrays).
-    solver : {"gd", "flow", "adam"}, default="gd"
-        Step rule, see the module docstring.
+    problem : Problem
+        Loss and gradient, start, scale, view and rate scale
+        (:class:`sktensorflow.models._problem.Problem`).
+    solver : str, default="gd"
+        A step rule registered in :mod:`sktensorflow._steps` (``"gd"``,
+        ``"flow"``, ``"adam"``, ...).
     learning_rate : float, default=1e-2
         Step size (``"gd"``, ``"adam"``) or first trial step (``"flow"``).
+    solver_options : dict, default=None
+        Options of the step rule; each rule declares the ones it takes
+        (``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``,
+        ``beta2``, ``eps`` for ``"adam"``). Unknown options are errors.
     max_iter : int, default=1000
         Maximum number of accepted iterations.
     tol : float, default=1e-6
-        Stop when ``max_i |grad_i| / scale_i <= tol``: the fastest relative rate of
-        change of any parameter under the gradient flow. Plateaus of small
-        initializations do not trigger it, since small parameters grow at a
-        relative rate of order one there.
+        Stop when ``max_i |grad_i| / scale_i <= tol * problem.rate_scale``:
+        the fastest relative rate of change of any parameter under the
+        gradient flow, in units of the problem's characteristic rate. Plateaus
+        of small initializations do not trigger it, since small parameters grow
+        at a relative rate of order one there.
     target_loss : float, default=None
         Stop once the loss is at most this value.
     max_time : float, default=inf
         Stop at this flow time (sum of the steps taken).
-    scale : callable, default=None
-        ``scale(params) -> tuple`` of non-negative arrays broadcastable to the
-        parameters: their natural size, used for the relative error control of
-        ``"flow"`` and for ``tol``. Default: the root-mean-square of each array.
     schedule : Schedule, default=None
-        Actions applied at given flow times (the steps are shortened to land on
-        them).
+        Actions applied to the loop's parameters at given flow times (the steps
+        are shortened to land on them).
     record : callable, default=None
-        ``record(params) -> dict`` stored every ``record_every`` iterations.
+        ``record(view) -> dict`` stored every ``record_every`` iterations.
     record_every : int, default=1
     callback : callable, default=None
         ``callback(OptimState) -> bool``; ``True`` (or raising ``StopIteration``)
         stops the loop.
     verbose : bool, default=False
-        Show a progress bar with the loss and ``describe(params)``.
+        Show a progress bar with the loss and ``describe(view)``.
     describe : callable, default=None
-        ``describe(params) -> str`` for the progress bar (e.g. the current rank).
-    **solver_options
-        Passed to the step rule (``rtol``, ``atol``, ``max_step``, ``loss_atol`` (the
-        loss's rounding level, for the sufficient-decrease test) for ``"flow"``;
-        ``beta1``, ``beta2``, ``eps`` for ``"adam"``).
+        ``describe(view) -> str`` for the progress bar (e.g. the current rank).
 
     Returns
     -------
@@ -318,35 +342,26 @@ def minimize(
     >>> def quadratic(p):
     ...     (x,) = p
     ...     return 0.5 * float((x - 1) @ (x - 1)), (x - 1,)
-    >>> res = minimize(quadratic, (np.zeros(3),), solver="flow", learning_rate=0.1, tol=1e-8)
+    >>> problem = Problem(quadratic, (np.zeros(3),))
+    >>> res = minimize(problem, solver="flow", learning_rate=0.1, tol=1e-8)
     >>> res.converged, round(float(res.params[0][0]), 6)
     (True, 1.0)
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver={solver!r} is not one of {sorted(SOLVERS)}.")
-    rule = SOLVERS[solver](learning_rate, **solver_options)
-    scale = default_scale if scale is None else scale
-    run = _Run(fun, params, solver, _Recorder(record, record_every))
-    bar, progress = _progress(verbose, max_iter, describe)
+    rule = make_step_rule(solver, learning_rate, solver_options)
+    run = _Run(problem, solver, _Recorder(problem, record, record_every))
+    bar, progress = _progress(verbose, max_iter, describe, problem.view)
     try:
-        while run.n_iter < max_iter:
-            reason = _converged(run, tol, target_loss, scale)
-            if reason:
-                break
-            horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
-            run.advance(
-                *rule.step(fun, run.params, run.loss, run.grads, horizon - run.time, scale)
-            )
-            progress(run.n_iter, run.loss, run.params)
-            reason = (
-                ("max_time" if run.time >= max_time * (1 - 1e-12) else None)
-                or _fire_schedule(run, schedule)
-                or _ask_callback(run, callback)
-            )
-            if reason:
-                break
-        else:
-            reason = "max_iter"
+        reason = _iterate(
+            run,
+            rule,
+            max_iter=max_iter,
+            tol=tol * problem.rate_scale,
+            target_loss=target_loss,
+            max_time=max_time,
+            schedule=schedule,
+            callback=callback,
+            progress=progress,
+        )
     finally:
         bar.close()
     return run.result(reason)

@@ -1,24 +1,113 @@
 """Step rules of the loop in :mod:`sktensorflow._optim`: one step each, no loop.
 
-``_GD`` (fixed step, the explicit Euler scheme of the gradient flow), ``_Flow``
-(Bogacki-Shampine 3(2) with error control, following the gradient flow) and
-``_Adam``. Each has ``step(fun, params, loss, grads, h_max, scale)`` returning
-``(params, loss, grads, h, n_evals)``: the new point, the flow time ``h`` the
-step covered (never more than ``h_max``) and the gradient evaluations it cost.
+A step rule is a class registered by name with :func:`register_step_rule`. It
+declares its options in ``options``, a dict mapping each option name to its
+default and its scikit-learn parameter constraints; :func:`make_step_rule`
+rejects unknown options and invalid values by name. Its ``step(problem,
+params, loss, grads, h_max)`` returns ``(params, loss, grads, h, n_evals)``:
+the new point, the flow time ``h`` the step covered (never more than
+``h_max``) and the gradient evaluations it cost.
+
+Registered here: ``"gd"`` (fixed step, the explicit Euler scheme of the
+gradient flow), ``"flow"`` (Bogacki-Shampine 3(2) with error control,
+following the gradient flow) and ``"adam"``.
 """
 
-import math
+from numbers import Real
 
 import numpy as np
 import tensorly as tl
 
-__all__ = ["SOLVERS", "default_scale", "max_ratio"]
+from ._sklearn_private import Interval, InvalidParameterError, validate_parameter_constraints
+from .models._problem import max_ratio, sq_norm
 
-_TINY = np.finfo(np.float64).tiny
+__all__ = ["SOLVERS", "StepRule", "make_step_rule", "register_step_rule", "step_rule_options"]
+
+#: Registered step rules by name. Estimators validate ``solver`` against it.
+SOLVERS = {}
 
 
-def _to_float(x):
-    return float(tl.to_numpy(x)) if not isinstance(x, float) else x
+def register_step_rule(name):
+    """Class decorator registering a :class:`StepRule` subclass as ``solver=name``.
+
+    Examples
+    --------
+    >>> @register_step_rule("half_gd")
+    ... class HalfGD(StepRule):
+    ...     def step(self, problem, params, loss, grads, h_max):
+    ...         h = min(0.5 * self.learning_rate, h_max)
+    ...         new = tuple(p - h * g for p, g in zip(params, grads))
+    ...         return (new, *problem.fun(new), h, 1)
+    >>> "half_gd" in SOLVERS
+    True
+    >>> del SOLVERS["half_gd"]
+    """
+
+    def register(rule):
+        SOLVERS[name] = rule
+        return rule
+
+    return register
+
+
+class StepRule:
+    """Base of the step rules: the step size and the declared options.
+
+    Subclasses set ``options = {name: (default, constraints)}`` and implement
+    ``step``; each option is available as an attribute of the same name.
+    """
+
+    options: dict = {}
+
+    def __init__(self, learning_rate, **options):
+        self.learning_rate = float(learning_rate)
+        for name, (default, _) in self.options.items():
+            setattr(self, name, options.get(name, default))
+
+    def step(self, problem, params, loss, grads, h_max):
+        raise NotImplementedError
+
+
+def step_rule_options(solver):
+    """Names and defaults of the options ``solver`` takes."""
+    return {name: default for name, (default, _) in _rule(solver).options.items()}
+
+
+def _rule(solver):
+    if solver not in SOLVERS:
+        raise InvalidParameterError(f"solver={solver!r} is not one of {sorted(SOLVERS)}.")
+    return SOLVERS[solver]
+
+
+def make_step_rule(solver, learning_rate, options=None, *, caller="solver_options"):
+    """Build the step rule ``solver`` with validated ``options``.
+
+    Raises
+    ------
+    InvalidParameterError
+        For an unknown solver, an option the rule does not declare (naming it
+        and the ones it takes), or an option value outside its constraints.
+
+    Examples
+    --------
+    >>> make_step_rule("flow", 0.1, {"rtol": 1e-3}).rtol
+    0.001
+    >>> make_step_rule("gd", 0.1, {"rtol": 1e-3})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sklearn...InvalidParameterError: solver_options has ['rtol'], which solver='gd' ...
+    """
+    rule = _rule(solver)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(rule.options))
+    if unknown:
+        raise InvalidParameterError(
+            f"{caller} has {unknown}, which solver={solver!r} does not take; "
+            f"it takes {sorted(rule.options)}."
+        )
+    constraints = {name: rule.options[name][1] for name in options}
+    validate_parameter_constraints(constraints, options, caller_name=caller)
+    return rule(learning_rate, **options)
 
 
 def _axpy(params, alpha, direction):
@@ -35,107 +124,86 @@ def _combine(grads_list, coefs):
     return tuple(out)
 
 
-# The helpers below run every iteration on every parameter array; they use array
-# methods where the array type has them (numpy, pytorch, jax, cupy), since
-# tensorly's dispatch costs as much as the reduction itself on small arrays.
-def _flat(a):
-    return a.reshape(-1) if hasattr(a, "reshape") else tl.reshape(a, (-1,))
-
-
-def _sq_norm_one(a):
-    flat = _flat(a)
-    return _to_float(flat @ flat)
-
-
-def _shape(a):
-    return tuple(a.shape) if hasattr(a, "shape") else tl.shape(a)
-
-
-def _max_abs(a):
-    return _to_float(abs(a).max() if hasattr(a, "max") else tl.max(tl.abs(a)))
-
-
-def default_scale(params):
-    """Root-mean-square of each parameter array, as floats."""
-    return tuple(math.sqrt(_sq_norm_one(p) / max(math.prod(_shape(p)), 1)) for p in params)
-
-
-def _ratio(n, d):
-    if isinstance(d, float):  # a scalar scale: one reduction, no array division
-        size = _max_abs(n) if _shape(n) else abs(_to_float(n))
-        return size / (d + _TINY)
-    with np.errstate(over="ignore"):
-        ratios = tl.abs(n) / (d + _TINY)
-        return _to_float(tl.max(ratios) if tl.shape(ratios) else ratios)
-
-
-def max_ratio(num, den):
-    """Largest ``|num_i| / den_i`` over all entries of all arrays (``den`` floats or arrays)."""
-    return max(_ratio(n, d) for n, d in zip(num, den, strict=True))
-
-
 def _elementwise_max(a, b):
     """Larger of two scales (floats or arrays)."""
     return max(a, b) if isinstance(a, float) and isinstance(b, float) else tl.where(a > b, a, b)
-
-
-def _sq_norm(arrays):
-    return sum(_sq_norm_one(a) for a in arrays)
 
 
 def _all_finite(arrays):
     return all(np.all(np.isfinite(tl.to_numpy(a))) for a in arrays)
 
 
-class _GD:
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_UNIT = [Interval(Real, 0, 1, closed="left")]
+
+
+@register_step_rule("gd")
+class GradientDescent(StepRule):
     """Fixed-step gradient descent (explicit Euler on the gradient flow)."""
 
-    def __init__(self, learning_rate, **_):
-        self.h = float(learning_rate)
-
-    def step(self, fun, params, loss, grads, h_max, scale):
-        h = min(self.h, h_max)
+    def step(self, problem, params, loss, grads, h_max):
+        h = min(self.learning_rate, h_max)
         new = _axpy(params, -h, grads)
-        loss, grads = fun(new)
+        loss, grads = problem.fun(new)
         return new, loss, grads, h, 1
 
 
-class _Adam:
+@register_step_rule("adam")
+class Adam(StepRule):
     """Adam with bias correction (Kingma and Ba, 2015)."""
 
-    def __init__(self, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8, **_):
-        self.h, self.b1, self.b2, self.eps = float(learning_rate), beta1, beta2, eps
+    options = {
+        "beta1": (0.9, _UNIT),
+        "beta2": (0.999, _UNIT),
+        "eps": (1e-8, _POSITIVE),
+    }
+
+    def __init__(self, learning_rate, **options):
+        super().__init__(learning_rate, **options)
         self.m = self.v = None
         self.t = 0
 
-    def step(self, fun, params, loss, grads, h_max, scale):
+    def _moments(self, grads):
         if self.m is None:
             self.m = tuple(0 * g for g in grads)
             self.v = tuple(0 * g for g in grads)
+        b1, b2 = self.beta1, self.beta2
+        self.m = tuple(b1 * m + (1 - b1) * g for m, g in zip(self.m, grads, strict=True))
+        self.v = tuple(b2 * v + (1 - b2) * g * g for v, g in zip(self.v, grads, strict=True))
+
+    def step(self, problem, params, loss, grads, h_max):
         self.t += 1
-        self.m = tuple(self.b1 * m + (1 - self.b1) * g for m, g in zip(self.m, grads, strict=True))
-        self.v = tuple(
-            self.b2 * v + (1 - self.b2) * g * g for v, g in zip(self.v, grads, strict=True)
-        )
-        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        h = min(self.h, h_max)
+        self._moments(grads)
+        c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
+        h = min(self.learning_rate, h_max)
         new = tuple(
             p - h * (m / c1) / (tl.sqrt(v / c2) + self.eps)
             for p, m, v in zip(params, self.m, self.v, strict=True)
         )
-        loss, grads = fun(new)
+        loss, grads = problem.fun(new)
         return new, loss, grads, h, 1
 
 
-class _Flow:
-    """Adaptive Bogacki-Shampine 3(2) integration of the gradient flow (FSAL)."""
+@register_step_rule("flow")
+class Flow(StepRule):
+    """Adaptive Bogacki-Shampine 3(2) integration of the gradient flow (FSAL).
 
+    Options: ``rtol`` and ``atol``, the relative (to the problem's scale) and
+    absolute error allowed per step; ``max_step``, the longest step in flow time.
+    """
+
+    options = {
+        "rtol": (1e-4, _POSITIVE),
+        "atol": (1e-12, _NON_NEGATIVE),
+        "max_step": (np.inf, _POSITIVE),
+    }
     _C = (2 / 9, 1 / 3, 4 / 9)
     _E = (-5 / 72, 1 / 12, 1 / 9, -1 / 8)
 
-    def __init__(self, learning_rate, rtol=1e-4, atol=1e-12, max_step=np.inf, loss_atol=0.0, **_):
-        self.h, self.rtol, self.atol, self.max_step = float(learning_rate), rtol, atol, max_step
-        self.loss_atol = loss_atol  # rounding level of the loss, for the decrease test
+    def __init__(self, learning_rate, **options):
+        super().__init__(learning_rate, **options)
+        self.h = self.learning_rate
         self.cap = np.inf  # step bound learned from steps that failed to decrease the loss
 
     def _attempt(self, fun, params, g1, h):
@@ -147,27 +215,29 @@ class _Flow:
         finite = all(np.isfinite(v) for v in (l2, l3, loss)) and _all_finite(err)
         return new, loss, g4, err, finite
 
-    def _decreases(self, loss, new_loss, grads, new_grads, h):
+    @staticmethod
+    def _decreases(loss, new_loss, grads, new_grads, h, loss_atol):
         """Sufficient decrease along the flow, ``dL/dt = -||grad||^2``.
 
         Rejects steps at the edge of the explicit scheme's stability region,
         where the error estimate can stay small while the iterates oscillate.
         """
-        slope = min(_sq_norm(grads), _sq_norm(new_grads))
-        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss) + self.loss_atol
+        slope = min(sum(map(sq_norm, grads)), sum(map(sq_norm, new_grads)))
+        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss) + loss_atol
 
-    def step(self, fun, params, loss, grads, h_max, scale):
+    def step(self, problem, params, loss, grads, h_max):
         h, evals, rejected = min(self.h, h_max, self.max_step), 0, False
         clipped = h < self.h
         while True:
-            new, new_loss, new_grads, err, finite = self._attempt(fun, params, grads, h)
+            new, new_loss, new_grads, err, finite = self._attempt(problem.fun, params, grads, h)
             evals += 3
             factor = 0.25
             if finite:
-                ratio = self._error_ratio(err, scale(params), scale(new))
+                ratio = self._error_ratio(err, problem.scale(params), problem.scale(new))
                 factor = 0.9 * max(ratio, 1e-10) ** (-1 / 3)
                 accurate = ratio <= 1.0
-                if accurate and self._decreases(loss, new_loss, grads, new_grads, h):
+                decreases = self._decreases(loss, new_loss, grads, new_grads, h, problem.loss_atol)
+                if accurate and decreases:
                     self._propose(h, factor, rejected, clipped and not rejected)
                     return new, new_loss, new_grads, h, evals
                 factor = min(factor, 0.5)
@@ -193,6 +263,3 @@ class _Flow:
         self.cap *= 1.1
         proposal = min(h * min(1.0 if rejected else 5.0, factor), self.max_step, self.cap)
         self.h = max(self.h, proposal) if clipped else proposal
-
-
-SOLVERS = {"gd": _GD, "flow": _Flow, "adam": _Adam}

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sktensorflow._optim import Schedule, minimize, viewing_params
+from sktensorflow._optim import Problem, Schedule, minimize
+from sktensorflow._sklearn_private import InvalidParameterError
 
 
 def quadratic(curvatures, center=0.0):
@@ -20,7 +21,7 @@ def quadratic(curvatures, center=0.0):
 def test_gd_is_the_euler_scheme():
     fun, c = quadratic([1.0, 3.0])
     x0 = np.array([1.0, -2.0])
-    res = minimize(fun, (x0,), solver="gd", learning_rate=0.1, max_iter=7, tol=0.0)
+    res = minimize(Problem(fun, (x0,)), solver="gd", learning_rate=0.1, max_iter=7, tol=0.0)
     np.testing.assert_allclose(res.params[0], x0 * (1 - 0.1 * c) ** 7, rtol=1e-13)
     np.testing.assert_allclose(res.time_curve, 0.1 * np.arange(8), rtol=1e-13)
     assert res.n_iter == 7 and res.n_grad_evals == 8 and res.stop_reason == "max_iter"
@@ -32,7 +33,12 @@ def test_flow_follows_the_exact_trajectory_with_adaptive_steps():
     fun, c = quadratic([1e-2, 1.0, 10.0])
     x0 = np.ones(3)
     res = minimize(
-        fun, (x0,), solver="flow", learning_rate=1e-3, max_time=50.0, max_iter=10**4, tol=0.0
+        Problem(fun, (x0,)),
+        solver="flow",
+        learning_rate=1e-3,
+        max_time=50.0,
+        max_iter=10**4,
+        tol=0.0,
     )
     assert res.stop_reason == "max_time"
     assert res.time_curve[-1] == pytest.approx(50.0, rel=1e-12)
@@ -47,7 +53,9 @@ def test_flow_follows_the_exact_trajectory_with_adaptive_steps():
 @pytest.mark.parametrize("solver", ["gd", "flow", "adam"])
 def test_tol_stops_on_the_relative_rate(solver):
     fun, _ = quadratic([1.0, 2.0], center=1.0)
-    res = minimize(fun, (np.zeros(2),), solver=solver, learning_rate=0.1, max_iter=5000, tol=1e-6)
+    res = minimize(
+        Problem(fun, (np.zeros(2),)), solver=solver, learning_rate=0.1, max_iter=5000, tol=1e-6
+    )
     assert res.stop_reason == "tol" and res.converged
     # The rule: largest |grad| relative to the parameters' root-mean-square size.
     _, (g,) = fun(res.params)
@@ -58,16 +66,16 @@ def test_tol_stops_on_the_relative_rate(solver):
 
 def test_target_loss_and_custom_scale():
     fun, _ = quadratic([1.0])
-    res = minimize(fun, (np.ones(1),), solver="gd", learning_rate=0.1, tol=0.0, target_loss=1e-4)
+    res = minimize(
+        Problem(fun, (np.ones(1),)), solver="gd", learning_rate=0.1, tol=0.0, target_loss=1e-4
+    )
     assert res.stop_reason == "target_loss"
     assert res.loss_curve[-1] <= 1e-4 < res.loss_curve[-2]
     # With a fixed unit scale, tol is an absolute gradient threshold.
     res = minimize(
-        fun,
-        (np.ones(1),),
+        Problem(fun, (np.ones(1),), scale=lambda p: (np.ones(1),)),
         learning_rate=0.1,
         tol=1e-3,
-        scale=lambda p: (np.ones(1),),
         max_iter=10**4,
     )
     assert abs(res.params[0][0]) <= 1e-3 < abs(res.params[0][0]) / 0.9
@@ -82,8 +90,7 @@ def test_schedule_fires_at_its_flow_times_and_can_stop():
         return None if index == 2 else (np.ones(1),)  # reset to the start, then stop
 
     res = minimize(
-        fun,
-        (np.ones(1),),
+        Problem(fun, (np.ones(1),)),
         solver="flow",
         learning_rate=0.01,
         tol=0.0,
@@ -109,33 +116,58 @@ def test_callback_sees_every_iteration_and_can_stop(stop):
             return True
         return False
 
-    res = minimize(fun, (np.ones(1),), learning_rate=0.1, tol=0.0, callback=callback)
+    res = minimize(Problem(fun, (np.ones(1),)), learning_rate=0.1, tol=0.0, callback=callback)
     assert seen == [1, 2, 3, 4, 5]
     assert res.stop_reason == "callback" and res.n_iter == 5
 
 
-def test_viewing_params_shows_the_callback_another_parametrization():
+def test_callback_and_records_see_the_problems_view():
     fun, _ = quadratic([1.0])
     seen = []
-    callback = viewing_params(lambda state: seen.append(state.params) or False, lambda p: -p[0])
-    res = minimize(fun, (np.ones(2),), learning_rate=0.5, tol=0.0, max_iter=2, callback=callback)
+    problem = Problem(fun, (np.ones(2),), view=lambda p: (-p[0],))
+    res = minimize(
+        problem,
+        learning_rate=0.5,
+        tol=0.0,
+        max_iter=2,
+        callback=lambda state: seen.append(state.params[0]) or False,
+        record=lambda v: {"first": float(v[0][0])},
+    )
     np.testing.assert_allclose(seen[-1], -res.params[0])
-    assert viewing_params(None, lambda p: p) is None
+    np.testing.assert_allclose(res.view[0], -res.params[0])
+    assert res.history["first"][-1] == -res.params[0][0]
+
+
+def test_rate_scale_makes_tol_dimensionless():
+    fun, _ = quadratic([1.0])
+    x0 = (np.ones(1),)
+    plain = minimize(Problem(fun, x0), learning_rate=0.1, tol=1e-3, max_iter=10**4)
+    scaled = minimize(
+        Problem(fun, x0, rate_scale=10.0), learning_rate=0.1, tol=1e-4, max_iter=10**4
+    )
+    assert plain.n_iter == scaled.n_iter and plain.stop_reason == "tol"
+
+
+def test_heldout_loss_is_recorded_with_the_history():
+    fun, _ = quadratic([1.0])
+    problem = Problem(fun, (np.ones(1),), heldout_loss=lambda p: 2.0 * float(p[0][0]))
+    res = minimize(problem, learning_rate=0.1, tol=0.0, max_iter=4, record_every=2)
+    assert res.history_iter == [0, 2, 4]
+    np.testing.assert_allclose(res.history["heldout_loss"], 2.0 * 0.9 ** np.array([0, 2, 4]))
 
 
 def test_zero_tol_stops_only_at_an_exactly_zero_gradient():
     fun, _ = quadratic([1.0, 2.0])
-    assert minimize(fun, (np.zeros(2),), tol=0.0).stop_reason == "tol"
-    res = minimize(fun, (np.ones(2),), learning_rate=0.5, tol=0.0, max_iter=30)
+    assert minimize(Problem(fun, (np.zeros(2),)), tol=0.0).stop_reason == "tol"
+    res = minimize(Problem(fun, (np.ones(2),)), learning_rate=0.5, tol=0.0, max_iter=30)
     assert res.stop_reason == "max_iter" and res.n_iter == 30
-    assert minimize(fun, (np.zeros(2),), tol=-1.0, max_iter=3).stop_reason == "max_iter"
+    assert minimize(Problem(fun, (np.zeros(2),)), tol=-1.0, max_iter=3).stop_reason == "max_iter"
 
 
 def test_records_every_k_iterations_and_at_the_end():
     fun, _ = quadratic([1.0])
     res = minimize(
-        fun,
-        (np.ones(1),),
+        Problem(fun, (np.ones(1),)),
         learning_rate=0.1,
         tol=0.0,
         max_iter=10,
@@ -150,20 +182,64 @@ def test_records_every_k_iterations_and_at_the_end():
 def test_divergence_raises_and_suggests_a_smaller_learning_rate():
     fun, _ = quadratic([1.0])
     with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match="learning_rate"):
-        minimize(fun, (np.ones(1),), solver="gd", learning_rate=3.0, max_iter=5000, tol=0.0)
+        minimize(
+            Problem(fun, (np.ones(1),)), solver="gd", learning_rate=3.0, max_iter=5000, tol=0.0
+        )
 
 
 def test_unknown_solver_is_named():
     fun, _ = quadratic([1.0])
     with pytest.raises(ValueError, match="solver='newton'"):
-        minimize(fun, (np.ones(1),), solver="newton")
+        minimize(Problem(fun, (np.ones(1),)), solver="newton")
+
+
+@pytest.mark.parametrize(
+    "solver, options, match",
+    [
+        ("flow", {"rtl": 1e-3}, r"\['rtl'\], which solver='flow' does not take.*'rtol'"),
+        ("gd", {"beta1": 0.9}, r"\['beta1'\], which solver='gd'"),
+        ("flow", {"rtol": -1.0}, "'rtol' parameter of solver_options"),
+        ("flow", {"rtol": "x"}, "'rtol' parameter of solver_options"),
+        ("adam", {"beta1": 1.0}, "'beta1' parameter of solver_options"),
+    ],
+)
+def test_solver_options_are_declared_and_validated(solver, options, match):
+    fun, _ = quadratic([1.0])
+    with pytest.raises(InvalidParameterError, match=match):
+        minimize(Problem(fun, (np.ones(1),)), solver=solver, solver_options=options)
+
+
+def test_loop_keywords_are_not_swallowed():
+    fun, _ = quadratic([1.0])
+    with pytest.raises(TypeError, match="recrod_every"):
+        minimize(Problem(fun, (np.ones(1),)), recrod_every=3)
+
+
+def test_declared_options_reach_the_rule():
+    fun, _ = quadratic([1.0, 50.0])
+    loose = minimize(
+        Problem(fun, (np.ones(2),)),
+        solver="flow",
+        max_time=5.0,
+        tol=0.0,
+        max_iter=10**4,
+        solver_options={"rtol": 1e-2},
+    )
+    tight = minimize(
+        Problem(fun, (np.ones(2),)),
+        solver="flow",
+        max_time=5.0,
+        tol=0.0,
+        max_iter=10**4,
+        solver_options={"rtol": 1e-6},
+    )
+    assert tight.n_iter > 2 * loose.n_iter
 
 
 def test_verbose_progress_bar_shows_loss_and_description(capsys):
     fun, _ = quadratic([1.0])
     minimize(
-        fun,
-        (np.ones(1),),
+        Problem(fun, (np.ones(1),)),
         learning_rate=0.1,
         tol=0.0,
         max_iter=20,

@@ -44,7 +44,7 @@ import tensorly as tl
 
 from .. import _backend
 from .. import tproduct as tp
-from .._steps import default_scale
+from ._problem import rms_scale as default_scale
 
 __all__ = [
     "DenseData",

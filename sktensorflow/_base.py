@@ -39,10 +39,6 @@ __all__ = [
     "check_is_fitted",
 ]
 
-#: Instance attributes that are configuration, not fitted state (``set_output``, routing).
-_CONFIG_PREFIXES = ("_sklearn", "_metadata_request")
-
-
 def _outside_package_stacklevel():
     """``stacklevel`` that points a warning at the first caller outside the package.
 
@@ -103,10 +99,12 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         self._validate_params()
         work = self._without_fitted_state()
+        before = dict(vars(work))
         work._backend_name = _backend.resolve_backend(self.backend, self._backend_probe(X))
         with _backend.backend_context(work._backend_name):
             work._fit(X)
-        self._adopt(work)
+        created = [k for k, v in vars(work).items() if k not in before or v is not before[k]]
+        self._adopt(work, created)
         return self
 
     def _fit(self, X):
@@ -117,29 +115,28 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """The array whose library chooses the backend when ``backend=None``."""
         return X
 
-    def _fitted_state(self):
-        params = self.get_params(deep=False)
-        return [
-            name
-            for name in vars(self)
-            if name not in params and not name.startswith(_CONFIG_PREFIXES)
-        ]
-
     def _without_fitted_state(self):
+        """A shallow copy without the attributes the previous fit created."""
         work = copy.copy(self)
-        for name in work._fitted_state():
-            delattr(work, name)
+        for name in getattr(self, "_fitted_names", ()):
+            vars(work).pop(name, None)
+        vars(work).pop("_fitted_names", None)
         return work
 
-    def _adopt(self, work):
-        """Replace this estimator's fitted state by ``work``'s, in one step."""
-        new = {name: getattr(work, name) for name in work._fitted_state()}
+    def _adopt(self, work, created):
+        """Replace this estimator's fitted state by what ``work``'s fit created, in one step.
+
+        Only attributes the fit created are exchanged, so configuration set on
+        the estimator by others (``set_output``, a pipeline's callback context)
+        is kept.
+        """
+        new = {name: vars(work)[name] for name in created}
         for name in self._model_attributes:
             if name in new:
                 new[name] = _to_namespace(new[name], work._backend_name)
-        for name in self._fitted_state():
-            delattr(self, name)
-        vars(self).update(new)
+        for name in getattr(self, "_fitted_names", ()):
+            vars(self).pop(name, None)
+        vars(self).update(new, _fitted_names=tuple(created))
 
     # -- input -----------------------------------------------------------------
     def _validate_input(self, X, *, reset, allow_nan=False, allow_nd=False):

@@ -36,7 +36,7 @@ def register_step_rule(name):
     ... class HalfGD(StepRule):
     ...     def step(self, problem, params, loss, grads, h_max):
     ...         h = min(0.5 * self.learning_rate, h_max)
-    ...         new = tuple(p - h * g for p, g in zip(params, grads))
+    ...         new = tuple(p - h * g for p, g in zip(params, grads, strict=True))
     ...         return (new, *problem.fun(new), h, 1)
     >>> "half_gd" in SOLVERS
     True

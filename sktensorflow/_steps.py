@@ -236,8 +236,9 @@ class Flow(StepRule):
                 ratio = self._error_ratio(err, problem.scale(params), problem.scale(new))
                 factor = 0.9 * max(ratio, 1e-10) ** (-1 / 3)
                 accurate = ratio <= 1.0
-                decreases = self._decreases(loss, new_loss, grads, new_grads, h, problem.loss_atol)
-                if accurate and decreases:
+                if accurate and self._decreases(
+                    loss, new_loss, grads, new_grads, h, problem.loss_atol
+                ):
                     self._propose(h, factor, rejected, clipped and not rejected)
                     return new, new_loss, new_grads, h, evals
                 factor = min(factor, 0.5)

@@ -126,15 +126,13 @@ def time_library(problem, n_iter, backend):
             tuple(_backend.to_backend(p) for p in problem["params"]), data
         )
         res = minimize(
-            coords_problem.fun,
-            coords_problem.start,
+            coords_problem,
             solver="gd",
             learning_rate=problem["step"],
             max_iter=n_iter,
             tol=0.0,
-            scale=coords_problem.scale,
         )
-        factors = coords_problem.factors(res.params)
+        factors = res.view
         elapsed = time.perf_counter() - start
         return elapsed / n_iter, [_backend.to_numpy(p) for p in factors]
 

@@ -45,6 +45,10 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     solver : {"gd", "flow", "adam"}, default="gd"
         Step rule of the shared loop. Fixed-step gradient descent is the
         algorithm of the paper.
+    solver_options : dict, default=None
+        Options of the step rule, validated against the options it declares:
+        ``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``, ``beta2``,
+        ``eps`` for ``"adam"``; none for ``"gd"``.
     max_iter : int, default=5000
     tol : float, default=1e-4
         Stop when no Fourier coordinate of a factor changes faster than
@@ -79,18 +83,27 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     components_ : ndarray of shape ``(tubal_rank_, n_features[, n_tubes])``
         The leading right singular tubes (lateral slices of ``V``), shaped like
         one sample: the basis of :meth:`transform`.
-    tubal_rank_curve_ : ndarray of shape (n_records,)
-        Tubal rank of the iterate at the iterations ``rank_iter_``.
-    rank_iter_ : ndarray of shape (n_records,)
+    tubal_rank_history_ : ndarray of shape (n_records,)
+        Tubal rank of the iterate at the iterations ``history_iter_``.
     singular_values_history_ : ndarray of shape (n_records, n_tubes // 2 + 1, n_singular)
-        ``singular_values_`` of the iterate at the iterations ``rank_iter_``.
+        ``singular_values_`` of the iterate at the iterations ``history_iter_``.
+    history_iter_ : ndarray of shape (n_records,)
+        Iterations at which the histories were recorded.
+    history_time_ : ndarray of shape (n_records,)
+        Flow time of each record.
     learning_rate_ : float
         The step used.
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
     n_iter_ : int
+        Accepted iterations.
+    n_grad_evals_ : int
+        Gradient evaluations (rejected trial steps of ``"flow"`` included).
+    stop_reason_ : str
+        Why the loop stopped (``"tol"``, ``"max_iter"``, ``"callback"``, ...).
     loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
     time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+        Flow time of each ``loss_curve_`` entry.
     n_features_in_ : int
 
     Notes
@@ -129,6 +142,7 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
     """
 
     _coefficients_name = "tubal_rank_ * n_tubes"
+    _model_attributes = ("factors_", "singular_values_", "singular_tubes_", "components_")
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
@@ -143,6 +157,7 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         init_scale=1e-3,
         learning_rate="auto",
         solver="gd",
+        solver_options=None,
         max_iter=5000,
         tol=1e-4,
         rank_tol=1e-2,
@@ -156,6 +171,7 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         self.init_scale = init_scale
         self.learning_rate = learning_rate
         self.solver = solver
+        self.solver_options = solver_options
         self.max_iter = max_iter
         self.tol = tol
         self.rank_tol = rank_tol
@@ -211,29 +227,26 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         -------
         self : TubalFactorizer
         """
-        self._validate_params()
+        return super().fit(X, y)
+
+    def _fit(self, X):
         T = self._validate_fit_data(X)
         observed = ~np.isnan(T)
         filled = np.where(observed, T, 0.0)
         with _backend.backend_context("numpy"):  # host-side scale of the data
             s0 = tp.tubal_singular_values(filled)
         sigma = float(s0.max()) if s0.size and s0.max() > 0 else 1.0
-        self.learning_rate_ = self._learning_rate(sigma)
         rng = self._rng()
-        with _backend.backend_context(self._backend_name):
-            if observed.all():
-                data = mt.dense_data(_backend.to_backend(filled))
-            else:
-                data = mt.masked_data(
-                    _backend.to_backend(filled), _backend.to_backend(observed.astype(float))
-                )
-            params = tuple(
-                _backend.to_backend(p) for p in self._initial_factors(rng, T.shape, sigma)
+        if observed.all():
+            data = mt.dense_data(self._to_backend(filled))
+        else:
+            data = mt.masked_data(
+                self._to_backend(filled), self._to_backend(observed.astype(float))
             )
-            factors, result = self._run(params, data, sigma)
+        params = tuple(self._to_backend(p) for p in self._initial_factors(rng, T.shape, sigma))
+        factors, result = self._run(params, data, sigma)
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(factors, result)
-        return self
 
     def _run(self, params, data, sigma):
         """Iterate on the factors' Fourier coordinates; final factors (numpy) and result.
@@ -242,24 +255,20 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         (:func:`sktensorflow.models.tubal.to_coordinates`): gradient descent takes
         the steps it takes on the factors, with two tube transforms per gradient
         instead of six. Records, the progress bar and the user's callback see the
-        real factors.
+        real factors (the problem's view).
         """
-        problem = mt.coordinate_problem(params, data)
+        problem = mt.coordinate_problem(params, data, rate_scale=sigma)
         result = self._minimize(
-            problem.fun,
-            problem.start,
-            learning_rate=self.learning_rate_,
-            tol_scale=sigma,
-            scale=problem.scale,
-            view=problem.factors,
-            record=lambda c: self._record(problem.factors(c)),
+            problem,
+            learning_rate=self._learning_rate(sigma),
+            record=self._record,
             record_every=max(10, self.max_iter // 200),
-            describe=lambda c: f"rank={self._record(problem.factors(c))['rank']}",
+            describe=lambda factors: f"rank={self._record(factors)['rank']}",
         )
-        return [_backend.to_numpy(p) for p in problem.factors(result.params)], result
+        return [_backend.to_numpy(p) for p in result.view], result
 
-    def _record(self, params):
-        s = tp.tubal_singular_values_factorized(params[0], params[-1])
+    def _record(self, factors):
+        s = tp.tubal_singular_values_factorized(factors[0], factors[-1])
         return {"rank": tp.count_tubal_rank(s, self.rank_tol), "singular_values": s}
 
     def _set_fitted(self, factors, result):
@@ -268,18 +277,15 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         rank = tp.count_tubal_rank(s, self.rank_tol)
         _, S, V = tp.t_svd_factorized(A, B, rank=rank)
         k = A.shape[2]
-        self._design = _design_matrix(V)  # V: (n_features, rank, k), orthonormal tubes
+        # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T.
+        self._design = tp.t_product_matrix(tp.t_transpose(V))
         self.tubal_rank_ = rank
         self.effective_rank_ = max(effective_rank(row) for row in s) if s.size else 0.0
-        self.singular_values_ = self._output(s)
-        self.singular_tubes_ = self._output(
-            np.ascontiguousarray(S[np.arange(rank), np.arange(rank), :])
-        )
-        comps = np.transpose(V, (1, 0, 2)).reshape((rank, *self.feature_shape_))
-        self.components_ = self._output(comps)
-        self.factors_ = [self._output(A), self._output(B)]
-        self.tubal_rank_curve_ = np.asarray(result.history["rank"])
-        self.rank_iter_ = np.asarray(result.history_iter)
+        self.singular_values_ = s
+        self.singular_tubes_ = np.ascontiguousarray(S[np.arange(rank), np.arange(rank), :])
+        self.components_ = np.transpose(V, (1, 0, 2)).reshape((rank, *self.feature_shape_))
+        self.factors_ = [A, B]
+        self.tubal_rank_history_ = np.asarray(result.history["rank"])
         self.singular_values_history_ = np.asarray(result.history["singular_values"])
         self._n_features_out = rank * k
 
@@ -297,15 +303,3 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         A, B = (_backend.to_numpy(f) for f in self.factors_)
         with _backend.backend_context("numpy"):
             return tp.t_svd_factorized(A, B, rank=self.tubal_rank_)
-
-
-def _design_matrix(V):
-    """Matrix of ``z -> vec(z * V^T)`` for a row ``z`` of shape (1, r, k).
-
-    ``(z * V^T)[j, t] = sum_{l, s} z[l, s] V[j, l, (s - t) mod k]``; the result
-    has shape (n_features * k, r * k) in C order on both sides.
-    """
-    n2, r, k = V.shape
-    shift = (np.arange(k)[None, :] - np.arange(k)[:, None]) % k  # [t, s]
-    blocks = V[:, :, shift]  # (n2, r, t, s)
-    return np.transpose(blocks, (0, 2, 1, 3)).reshape(n2 * k, r * k)

@@ -13,19 +13,27 @@ CP (:func:`group_components`, :func:`cp_rank`)
     ``|weight| >= rank_tol * max |weight|`` are counted.
 Tubal (:func:`tubal_rank`)
     Maximum over the Fourier-domain frontal slices of the number of singular
-    values ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices).
+    values ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices),
+    computed by :mod:`sktensorflow.tproduct`.
 Tucker (:func:`multilinear_rank`)
     Per mode, the number of singular values of the unfolding ``>= rank_tol *
     sigma_max``; :func:`effective_rank` is the scale-free Roy-Vetterli measure.
+
+Every count above is :func:`count_above`.
 """
 
 from typing import NamedTuple
 
 import numpy as np
+import tensorly as tl
 from scipy.optimize import linear_sum_assignment
+
+from . import _backend
+from .models._problem import TINY
 
 __all__ = [
     "RecoveryResult",
+    "count_above",
     "cp_rank",
     "effective_rank",
     "group_components",
@@ -111,6 +119,43 @@ def group_components(directions, weights, order, cos_tol=0.99):
     return dirs[:n_groups][order_idx], group_weights[order_idx]
 
 
+def count_above(values, rank_tol, axis=None):
+    """Number of ``|values| >= rank_tol * max |values|`` (0 when empty or all zero).
+
+    The one rank count of the library: :func:`cp_rank`, :func:`singular_value_rank`,
+    :func:`multilinear_rank` and the tubal rank (:func:`tubal_rank`) all use it.
+
+    Parameters
+    ----------
+    values : array-like
+        Weights or singular values (their magnitudes are compared).
+    rank_tol : float
+        Relative threshold.
+    axis : int, default=None
+        Count along this axis and return the largest count; the threshold is
+        still relative to the maximum over all values (the tubal rank of
+        per-Fourier-slice singular values of shape ``(n_slices, n)`` is
+        ``count_above(s, rank_tol, axis=1)``).
+
+    Returns
+    -------
+    count : int
+
+    Examples
+    --------
+    >>> count_above([3.0, -1.0, 1e-9], rank_tol=1e-3)
+    2
+    >>> count_above([[4.0, 2.0], [1.0, 0.0]], rank_tol=0.2, axis=1)
+    2
+    >>> count_above([], 0.5), count_above([0.0, 0.0], 0.5)
+    (0, 0)
+    """
+    v = np.abs(np.asarray(values, dtype=float))
+    if v.size == 0 or v.max() == 0:
+        return 0
+    return int(np.max(np.sum(v >= rank_tol * v.max(), axis=axis)))
+
+
 def cp_rank(weights, rank_tol):
     """Number of weights with ``|w| >= rank_tol * max |w|`` (0 for no weights).
 
@@ -119,10 +164,7 @@ def cp_rank(weights, rank_tol):
     >>> cp_rank([3.0, -1.0, 1e-9], rank_tol=1e-3)
     2
     """
-    weights = np.abs(np.asarray(weights, dtype=float))
-    if weights.size == 0 or weights.max() == 0:
-        return 0
-    return int(np.sum(weights >= rank_tol * weights.max()))
+    return count_above(weights, rank_tol)
 
 
 class RecoveryResult(NamedTuple):
@@ -137,7 +179,9 @@ def recovery_score(estimated, truth, sign_invariant=True):
     """Permutation- (and sign-) invariant recovery of true components.
 
     Each true component is matched to a distinct estimated one by the Hungarian
-    algorithm on ``|cos|``; missing estimates count as cosine 0.
+    algorithm on ``|cos|``; missing estimates count as cosine 0, and so do
+    estimates that are zero vectors. The numbers of estimated and true
+    components may differ (an over-parametrized fit usually has more).
 
     Parameters
     ----------
@@ -159,12 +203,18 @@ def recovery_score(estimated, truth, sign_invariant=True):
     >>> recovery_score(np.array([[0.0, -1.0], [1.0, 0.0]]), np.eye(2)).score
     1.0
     """
+    # The matching is what tensorly.metrics.congruence_coefficient computes
+    # (Hungarian assignment on the cosines, with or without absolute values), but
+    # that function needs as many estimated as true components and rejects zero
+    # vectors, and returns only the mean; here the counts differ (over-parametrized
+    # fits) and each component's cosine and match are reported. For equal counts
+    # of nonzero components the score is its congruence (tests/test_metrics.py).
     est = np.atleast_2d(np.asarray(estimated, dtype=float))
     tru = np.atleast_2d(np.asarray(truth, dtype=float))
     matching = np.full(tru.shape[0], -1)
     cosines = np.zeros(tru.shape[0])
     if est.size:
-        est = est / np.maximum(np.linalg.norm(est, axis=1, keepdims=True), 1e-300)
+        est = est / np.maximum(np.linalg.norm(est, axis=1, keepdims=True), TINY)
         tru_u = tru / np.linalg.norm(tru, axis=1, keepdims=True)
         cos = tru_u @ est.T
         gain = np.abs(cos) if sign_invariant else cos
@@ -175,11 +225,14 @@ def recovery_score(estimated, truth, sign_invariant=True):
 
 
 def singular_value_rank(singular_values, rank_tol):
-    """Count singular values ``>= rank_tol * max`` (0 for an all-zero input)."""
-    s = np.abs(np.asarray(singular_values, dtype=float))
-    if s.size == 0 or s.max() == 0:
-        return 0
-    return int(np.sum(s >= rank_tol * s.max()))
+    """Count singular values ``>= rank_tol * max`` (0 for an all-zero input).
+
+    Examples
+    --------
+    >>> singular_value_rank([2.0, 1.0, 0.01], rank_tol=0.1)
+    2
+    """
+    return count_above(singular_values, rank_tol)
 
 
 def effective_rank(matrix_or_singular_values):
@@ -213,6 +266,9 @@ def effective_rank(matrix_or_singular_values):
 def tubal_singular_values(X):
     """Singular values of each independent Fourier-domain frontal slice.
 
+    :func:`sktensorflow.tproduct.tubal_singular_values` of a numpy copy of ``X``,
+    computed on the host.
+
     Parameters
     ----------
     X : ndarray of shape (n1, n2, k)
@@ -223,15 +279,18 @@ def tubal_singular_values(X):
     s : ndarray of shape (k // 2 + 1, min(n1, n2))
         ``s[f]`` are the singular values of slice ``f`` of ``rfft(X, axis=2)``.
     """
-    Xf = np.fft.rfft(np.asarray(X, dtype=float), axis=2)
-    return np.linalg.svd(np.moveaxis(Xf, 2, 0), compute_uv=False)
+    from . import tproduct  # tproduct imports count_above from here: imported on use
+
+    with _backend.backend_context("numpy"):
+        return tproduct.tubal_singular_values(np.asarray(X, dtype=float))
 
 
 def tubal_rank(X, rank_tol=1e-6):
     """Tubal rank: max over Fourier slices of the singular values above threshold.
 
     The threshold is ``rank_tol * sigma_max`` with ``sigma_max`` the largest
-    singular value over all slices.
+    singular value over all slices (:func:`sktensorflow.tproduct.tubal_rank` of
+    a numpy copy of ``X``, computed on the host).
 
     Examples
     --------
@@ -243,14 +302,10 @@ def tubal_rank(X, rank_tol=1e-6):
     >>> tubal_rank(X)
     2
     """
-    s = tubal_singular_values(X)
-    if s.max() == 0:
-        return 0
-    return int(np.max(np.sum(s >= rank_tol * s.max(), axis=1)))
+    from . import tproduct  # tproduct imports count_above from here: imported on use
 
-
-def _unfold(X, mode):
-    return np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
+    with _backend.backend_context("numpy"):
+        return tproduct.tubal_rank(np.asarray(X, dtype=float), rank_tol)
 
 
 def multilinear_rank(X, rank_tol=1e-6):
@@ -270,6 +325,7 @@ def multilinear_rank(X, rank_tol=1e-6):
     (1, 1, 1)
     """
     X = np.asarray(X, dtype=float)
-    svals = [np.linalg.svd(_unfold(X, m), compute_uv=False) for m in range(X.ndim)]
+    with _backend.backend_context("numpy"):
+        svals = [np.linalg.svd(tl.unfold(X, m), compute_uv=False) for m in range(X.ndim)]
     ranks = tuple(singular_value_rank(s, rank_tol) for s in svals)
     return ranks, tuple(effective_rank(s) for s in svals)

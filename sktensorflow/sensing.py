@@ -25,7 +25,8 @@ from sklearn.utils import Bunch, check_random_state
 
 from . import _backend
 from . import tproduct as tp
-from ._optim import minimize, viewing_params
+from ._optim import minimize
+from .metrics import relative_error
 from .models import tubal as mt
 
 __all__ = [
@@ -97,14 +98,15 @@ def make_sensing_problem(
         X = tp.t_product(V, tp.t_transpose(V))
     G = rng.standard_normal((n_measurements, n, n, n_tubes))
     if symmetric_measurements:
-        G = G + np.transpose(G, (0, 2, 1, 3))[..., [0] + list(range(n_tubes - 1, 0, -1))]
+        with _host():
+            G = G + np.stack([tp.t_transpose(Z) for Z in G])
     G = G.reshape(n_measurements, -1)
     return G, G @ X.reshape(-1), Bunch(tensor=X, V=V, shape=(n, n, n_tubes))
 
 
 def relative_test_error(X, truth):
-    """``||X - X*||_F / ||X*||_F``."""
-    return float(np.linalg.norm(X - truth) / np.linalg.norm(truth))
+    """``||X - X*||_F / ||X*||_F`` (:func:`sktensorflow.metrics.relative_error`)."""
+    return relative_error(X, truth)
 
 
 def measurement_residual(operator, values, X):
@@ -113,9 +115,10 @@ def measurement_residual(operator, values, X):
 
 
 def _tube(X, index):
+    """The ``index``-th singular tube: the inverse transform of its slice singular values."""
     with _host():
         s = tp.tubal_singular_values(np.asarray(X, dtype=float))
-    return np.fft.irfft(s[:, index], n=X.shape[2])
+        return tp.irfft_tubes(s[:, index], X.shape[2])
 
 
 def singular_tube_error(X, truth, rank):
@@ -130,7 +133,8 @@ def singular_tube_error(X, truth, rank):
 
 def _leading_subspaces(X, rank):
     """Orthonormal leading left singular vectors of every Fourier slice, (F, n, rank)."""
-    Xf = np.fft.rfft(np.asarray(X, dtype=float), axis=2).transpose(2, 0, 1)
+    with _host():
+        Xf = tp.to_fourier(np.asarray(X, dtype=float))
     return np.linalg.svd(Xf, full_matrices=False)[0][:, :, :rank]
 
 
@@ -158,7 +162,8 @@ def principal_angle(X, Y, rank):
     True
     """
     Qx, Qy = _leading_subspaces(X, rank), _leading_subspaces(Y, rank)
-    resid = Qx - Qy @ (np.conj(np.transpose(Qy, (0, 2, 1))) @ Qx)
+    with _host():
+        resid = Qx - Qy @ (tp.slice_conj_transpose(Qy) @ Qx)
     return float(np.max(np.linalg.norm(resid, ord=2, axis=(1, 2))))
 
 
@@ -280,21 +285,17 @@ def fit_sensing(
     name = _backend.resolve_backend(backend)
     with _backend.backend_context(name):
         data = mt.measurements(_backend.to_backend(operator), _backend.to_backend(values), shape)
-
-        problem = mt.coordinate_problem((_backend.to_backend(U0),), data)
         result = minimize(
-            problem.fun,
-            problem.start,
+            mt.coordinate_problem((_backend.to_backend(U0),), data),
             solver=solver,
             learning_rate=learning_rate,
             max_iter=max_iter,
             tol=tol,
-            scale=problem.scale,
-            record=lambda c: record(problem.factors(c)),
+            record=record,
             record_every=record_every,
-            callback=viewing_params(callback, problem.factors),
+            callback=callback,
         )
-        U = _backend.to_numpy(problem.factors(result.params)[0])
+        U = _backend.to_numpy(result.view[0])
     history = {key: np.asarray(val) for key, val in result.history.items()}
     with _host():
         tensor = tp.t_product(U, tp.t_transpose(U))

@@ -25,8 +25,9 @@ t-SVD
     tubes are ``S[i, i, :]``.
 Tubal rank
     Maximum over the Fourier slices of the number of singular values
-    ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices), as in
-    :func:`sktensorflow.metrics.tubal_rank`.
+    ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices), counted by
+    :func:`sktensorflow.metrics.count_above`; :func:`sktensorflow.metrics.tubal_rank`
+    is :func:`tubal_rank` computed on the host.
 """
 
 import functools
@@ -35,6 +36,7 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend
+from .metrics import count_above
 
 __all__ = [
     "from_fourier",
@@ -43,6 +45,7 @@ __all__ = [
     "slice_conj_transpose",
     "t_identity",
     "t_product",
+    "t_product_matrix",
     "t_svd",
     "t_svd_factorized",
     "t_transpose",
@@ -252,6 +255,37 @@ def t_identity(n, k):
     return _backend.to_backend(eye)
 
 
+def t_product_matrix(B):
+    """Matrix of the linear map ``z -> z * B`` on horizontal slices ``z`` of shape (1, r, k).
+
+    ``(z * B)[0, j, t] = sum_{l, s} z[0, l, s] B[l, j, (t - s) mod k]``, so the
+    matrix holds circulant blocks of the tubes of ``B``.
+
+    Parameters
+    ----------
+    B : array of shape (r, n, k)
+
+    Returns
+    -------
+    M : array of shape (n * k, r * k)
+        ``vec(z * B) = M @ vec(z)``, both vectorized in C order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z, B = rng.normal(size=(1, 2, 3)), rng.normal(size=(2, 4, 3))
+    >>> M = t_product_matrix(B)
+    >>> M.shape, bool(np.allclose(M @ z.reshape(-1), t_product(z, B).reshape(-1)))
+    ((12, 6), True)
+    """
+    _check_third_order("B", B)
+    r, n, k = tl.shape(B)
+    shift = (np.arange(k)[:, None] - np.arange(k)[None, :]) % k  # [t, s]
+    blocks = B[:, :, shift]  # (r, n, t, s)
+    return tl.reshape(tl.transpose(blocks, (1, 2, 0, 3)), (n * k, r * k))
+
+
 def _real_slices(k):
     """Indices of the Fourier slices of a real tensor that are real."""
     return [0, k // 2] if k % 2 == 0 and k > 1 else [0]
@@ -413,11 +447,14 @@ def tubal_singular_values_factorized(A, B):
 
 
 def count_tubal_rank(singular_values, rank_tol):
-    """Tubal rank from per-slice singular values of shape (F, n) (0 if all vanish)."""
-    s = np.asarray(singular_values, dtype=float)
-    if s.size == 0 or s.max() == 0:
-        return 0
-    return int(np.max(np.sum(s >= rank_tol * s.max(), axis=1)))
+    """Tubal rank from per-slice singular values of shape (F, n) (0 if all vanish).
+
+    Examples
+    --------
+    >>> count_tubal_rank([[4.0, 2.0, 0.1], [3.0, 0.2, 0.0]], rank_tol=0.1)
+    2
+    """
+    return count_above(singular_values, rank_tol, axis=1)
 
 
 def tubal_rank(X, rank_tol=1e-6):

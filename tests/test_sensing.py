@@ -88,3 +88,23 @@ def test_sensing_pytorch_parity():
     res = sn.fit_sensing(G, y, truth.shape, backend="pytorch", **kwargs)
     np.testing.assert_allclose(res.U, ref.U, atol=1e-8)
     np.testing.assert_allclose(res.history["test_error"], ref.history["test_error"], atol=1e-8)
+
+
+def test_sensing_callback_sees_the_real_factor():
+    G, y, truth = sn.make_sensing_problem(5, 3, 1, 40, random_state=0)
+    seen = []
+    res = sn.fit_sensing(
+        G,
+        y,
+        truth.shape,
+        width=4,
+        init_scale=1e-3,
+        learning_rate=2e-3,
+        max_iter=5,
+        random_state=0,
+        callback=seen.append,
+    )
+    assert len(seen) == 5 == res.n_iter
+    (U,) = seen[-1].params
+    assert U.shape == (5, 4, 3)
+    np.testing.assert_allclose(U, res.U)

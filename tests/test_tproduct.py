@@ -50,6 +50,22 @@ def test_product_matches_block_circulant_definition(k):
 
 
 @pytest.mark.parametrize("k", KS)
+def test_product_matrix_is_the_matrix_of_the_t_product(k):
+    rng = np.random.default_rng(20 + k)
+    B = rng.standard_normal((3, 4, k))
+    M = tp.t_product_matrix(B)
+    assert M.shape == (4 * k, 3 * k)
+    for z in rng.standard_normal((3, 1, 3, k)):
+        np.testing.assert_allclose(M @ z.ravel(), tp.t_product(z, B).ravel(), atol=1e-12)
+    # The unit inputs recover the block-circulant definition column by column.
+    for col in range(3 * k):
+        e = np.zeros(3 * k)
+        e[col] = 1.0
+        ref = _block_circulant_product(e.reshape(1, 3, k), B).ravel()
+        np.testing.assert_allclose(M[:, col], ref, atol=1e-14)
+
+
+@pytest.mark.parametrize("k", KS)
 def test_associativity_transpose_identity(k):
     rng = np.random.default_rng(10 + k)
     A, B, C = (rng.standard_normal(s + (k,)) for s in [(4, 3), (3, 5), (5, 2)])
@@ -120,7 +136,9 @@ def test_tubal_rank_of_planted_tensors(k, r):
     np.testing.assert_allclose(
         tp.tubal_singular_values(X), metrics.tubal_singular_values(X), atol=1e-10
     )
-    assert tp.tubal_rank(np.zeros((3, 3, k))) == 0
+    assert tp.tubal_rank(np.zeros((3, 3, k))) == 0 == metrics.tubal_rank(np.zeros((3, 3, k)))
+    s = tp.tubal_singular_values(X)
+    assert tp.count_tubal_rank(s, 1e-6) == metrics.count_above(s, 1e-6, axis=1) == r
 
 
 @pytest.mark.parametrize("k", KS)

@@ -121,8 +121,8 @@ def test_completion_recovers_planted_tubal_rank(completion, width):
     assert A.shape == (30, width, 8) and B.shape == (30, width, 8)
     assert est.singular_values_.shape == (5, min(30, width))
     assert est.singular_tubes_.shape == (3, 8) and est.components_.shape == (3, 30, 8)
-    assert est.tubal_rank_curve_[-1] == 3
-    assert est.singular_values_history_.shape == (len(est.rank_iter_), 5, min(30, width))
+    assert est.tubal_rank_history_[-1] == 3
+    assert est.singular_values_history_.shape == (len(est.history_iter_), 5, min(30, width))
     assert 1.0 <= est.effective_rank_ <= 3.5
 
 
@@ -213,6 +213,34 @@ def test_callback_sees_the_real_factors(completion):
     A, B = seen[-1].params
     assert A.shape == (X.shape[0], 5, X.shape[2]) and B.shape == (X.shape[1], 5, X.shape[2])
     np.testing.assert_allclose(A, est.factors_[0])
+
+
+def test_coordinate_problem_views_the_real_factors():
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((4, 2, 5)), rng.standard_normal((3, 2, 5))
+    data = mt.dense_data(rng.standard_normal((4, 3, 5)))
+    problem = mt.coordinate_problem((A, B), data, rate_scale=2.5)
+    assert problem.rate_scale == 2.5
+    A2, B2 = problem.view(problem.start)
+    np.testing.assert_allclose(A2, A, atol=1e-12)
+    np.testing.assert_allclose(B2, B, atol=1e-12)
+    loss, grads = problem.fun(problem.start)
+    assert np.isclose(loss, mt.loss_and_grad((A, B), data)[0])
+    np.testing.assert_allclose(
+        problem.scale(problem.start), [np.sqrt(np.mean(A * A)), np.sqrt(np.mean(B * B))]
+    )
+
+
+def test_diagnostics_and_solver_options(completion):
+    X, _ = completion
+    est = TubalFactorizer(width=6, random_state=0, max_iter=2000, solver="flow")
+    est.set_params(solver_options={"rtol": 1e-4}).fit(X[:15])
+    assert est.stop_reason_ == "tol" and est.n_grad_evals_ >= est.n_iter_ + 1
+    assert est.history_iter_[0] == 0 and est.history_iter_[-1] == est.n_iter_
+    assert est.history_time_.shape == est.history_iter_.shape == est.tubal_rank_history_.shape
+    assert est.learning_rate_ > 0
+    with pytest.raises(ValueError, match="beta1"):
+        TubalFactorizer(solver="gd", solver_options={"beta1": 0.9}).fit(X[:15])
 
 
 @pytest.mark.parametrize("kind", ["dense", "masked", "measurements"])

@@ -44,13 +44,12 @@ import tensorly as tl
 
 from .. import _backend
 from .. import tproduct as tp
-from ._problem import rms_scale as default_scale
+from ._problem import Problem, rms_scale
 
 __all__ = [
     "DenseData",
     "MaskedData",
     "Measurements",
-    "CoordinateProblem",
     "coordinate_loss_and_grad",
     "coordinate_problem",
     "coordinate_rms",
@@ -198,7 +197,7 @@ def coordinate_rms(coords, k):
     factor's sum of squares in ``2 (k // 2 + 1)`` instead of ``k`` entries per tube.
     """
     ratio = math.sqrt(2 * (k // 2 + 1) / k)
-    return tuple(ratio * s for s in default_scale(coords))
+    return tuple(ratio * s for s in rms_scale(coords))
 
 
 # The two functions below run once per gradient evaluation: they use the array
@@ -236,20 +235,6 @@ def coordinate_loss_and_grad(coords, data):
     return loss, (_backend.as_real(Ef @ Pb), _backend.as_real(EhPa))
 
 
-class CoordinateProblem(NamedTuple):
-    """What the shared loop needs to iterate on Fourier coordinates.
-
-    ``fun`` (loss and coordinate gradient), ``start`` (the coordinates of the
-    initial factors), ``scale`` (the factors' rms, for ``tol`` and error control)
-    and ``factors`` (coordinates back to real factors, for records and callbacks).
-    """
-
-    fun: object
-    start: tuple
-    scale: object
-    factors: object
-
-
 def _check_tube_length(params, data):
     k = tl.shape(params[0])[2]
     if k != data.shape[2]:
@@ -257,28 +242,46 @@ def _check_tube_length(params, data):
     return k
 
 
-def coordinate_problem(params, data):
-    """Set up gradient iteration on the Fourier coordinates of ``params``.
+def coordinate_problem(params, data, *, rate_scale=1.0):
+    """The factorization as a :class:`~sktensorflow.models._problem.Problem` on coordinates.
+
+    The loop iterates on the Fourier coordinates of ``params``; callbacks,
+    records and progress descriptions see the real factors (the problem's view).
 
     Parameters
     ----------
     params : tuple of arrays
         Initial ``(A, B)`` or ``(U,)``, tubes of the data's length.
     data : DenseData, MaskedData or Measurements
+    rate_scale : float, default=1.0
+        The problem's characteristic rate (``tol`` is relative to it), e.g. the
+        largest Fourier-slice singular value of the data.
 
     Returns
     -------
-    problem : CoordinateProblem
-        Pass ``problem.fun``, ``problem.start`` and ``scale=problem.scale`` to
-        :func:`sktensorflow._optim.minimize`; ``problem.factors(result.params)``
-        gives the final factors.
+    problem : Problem
+        ``fun`` (loss and coordinate gradient), ``start`` (the coordinates of
+        ``params``), ``scale`` (the factors' rms, :func:`coordinate_rms`) and
+        ``view`` (:func:`from_coordinates`: ``problem.view(result.params)`` are
+        the final factors).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A, B = np.ones((3, 2, 4)), np.ones((5, 2, 4))
+    >>> problem = coordinate_problem((A, B), dense_data(np.zeros((3, 5, 4))))
+    >>> bool(np.allclose(problem.view(problem.start)[1], B))
+    True
+    >>> [round(s, 12) for s in problem.scale(problem.start)]  # rms of A and B
+    [1.0, 1.0]
     """
     k = _check_tube_length(params, data)
-    return CoordinateProblem(
+    return Problem(
         fun=lambda coords: coordinate_loss_and_grad(coords, data),
         start=to_coordinates(params),
         scale=lambda coords: coordinate_rms(coords, k),
-        factors=lambda coords: from_coordinates(coords, k),
+        view=lambda coords: from_coordinates(coords, k),
+        rate_scale=rate_scale,
     )
 
 

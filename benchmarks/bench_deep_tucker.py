@@ -37,7 +37,7 @@ def _problem(n=25, rank=5, fraction=0.7):
     observed = ~np.isnan(X)
     p = observed.mean()
     filled = np.where(observed, X, 0.0)
-    scale = max(np.linalg.norm(np.moveaxis(filled, k, 0).reshape(n, -1), 2) for k in range(3)) / p
+    scale = dtm.spectral_scale(filled) / p
     return filled / scale, observed, p, truth.tensor / scale
 
 
@@ -74,15 +74,22 @@ def _median_time(fn, repeats):
 
 
 def _ours(backend, init, Y, observed, p, depth, form):
+    """The loss and gradient ``DeepTucker`` iterates on, on ``backend``."""
     with _backend.backend_context(backend):
-        params = tuple(_backend.to_backend(a) for a in init)
-        target, mask = _backend.to_backend(Y), _backend.to_backend(observed.astype(float))
+        problem = dtm.problem(
+            tuple(_backend.to_backend(a) for a in init),
+            _backend.to_backend(Y),
+            _backend.to_backend(observed.astype(float)),
+            depth=depth,
+            form=form,
+            coef=1.0 / p,
+        )
 
-        def fun(q):
-            with _backend.backend_context(backend):
-                return dtm.loss_and_grad(q, target, mask, 1.0 / p, depth=depth, form=form)
+    def fun(q):
+        with _backend.backend_context(backend):
+            return problem.fun(q)
 
-    return fun, params
+    return fun, problem.start
 
 
 def _autograd(init, Y, observed, p, depth, form):

@@ -64,7 +64,7 @@ def early_stopping(est, every=25):
     def callback(state):
         if state.n_iter % every:
             return False
-        X_hat = to_tensor(state.params, 3, est.depth, est.factor_form) * est.data_scale_
+        X_hat = to_tensor(state.params, 3, est.depth, est.factor_form)  # the data's units
         error = np.linalg.norm((X_hat - images)[validation])
         if error < best["error"]:
             best.update(error=error, n_iter=state.n_iter, X_hat=X_hat)

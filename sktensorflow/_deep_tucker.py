@@ -4,22 +4,12 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend
-from ._base import (
-    BaseOverparam,
-    Integral,
-    Interval,
-    Real,
-    StrOptions,
-    check_is_fitted,
-)
+from ._base import BaseOverparam, Integral, Interval, Real, StrOptions, check_is_fitted
 from ._foldin import FoldInMixin
 from .metrics import multilinear_rank
 from .models import deep_tucker as dtm
 
 __all__ = ["DeepTucker"]
-
-#: The initial relative rate of the parameters below which ``tol`` is lowered.
-_PLATEAU_SHARE = 0.5
 
 
 class DeepTucker(FoldInMixin, BaseOverparam):
@@ -74,6 +64,10 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         (the setting of the theory) with error control, so it crosses the initial
         plateau in few steps; ``"gd"`` is fixed-step full-batch gradient descent;
         ``"adam"`` is what the paper's released code uses.
+    solver_options : dict, default=None
+        Options of the step rule, validated against the options it declares:
+        ``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``, ``beta2``,
+        ``eps`` for ``"adam"``; none for ``"gd"``.
     max_iter : int, default=3000
     tol : float, default=1e-4
         Stop when no parameter changes faster than ``tol`` relative to its
@@ -86,7 +80,9 @@ class DeepTucker(FoldInMixin, BaseOverparam):
     verbose : int, default=0
         Show a progress bar with the loss and the multilinear rank.
     callback : callable, default=None
-        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+        Called after every iteration with an ``OptimState`` whose ``params`` are
+        the parameters in the data's units (``(core, *chain_0, *chain_1, ...)``,
+        the core multiplied by ``data_scale_``); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
 
@@ -109,22 +105,35 @@ class DeepTucker(FoldInMixin, BaseOverparam):
     core_slice_norms_ : list of ndarray
         Norms of the core's slices, one array of length ``widths_[k]`` per mode.
     core_slice_norms_history_ : list of ndarray
-        Per mode, shape ``(n_records, widths_[k])``: slice norms at ``history_iter_``.
+        Per mode, shape ``(n_records, widths_[k])``: slice norms (in the data's
+        units) at ``history_iter_``.
     multilinear_rank_history_ : ndarray of shape (n_records, X.ndim)
+        Multilinear rank of the model at ``history_iter_``.
     history_iter_ : ndarray of shape (n_records,)
+        Iterations at which the histories were recorded.
+    history_time_ : ndarray of shape (n_records,)
+        Flow time of each recorded entry.
     components_ : ndarray of shape ``(multilinear_rank_[0], *feature_shape_)``
         Orthonormal basis of the fitted rows (leading right singular vectors of
         the fitted tensor's mode-0 unfolding): the basis of :meth:`transform`.
     data_scale_ : float
         The normalization of the data.
     learning_rate_ : float
+        The learning rate used (``"auto"`` resolved).
     init_scale_ : float
+        The initial core slice norm used (``None`` resolved).
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
     n_iter_ : int
+        Accepted iterations.
+    n_grad_evals_ : int
+        Loss-and-gradient evaluations, rejected trial steps included.
+    stop_reason_ : str
+        Why the loop stopped: ``"tol"``, ``"max_iter"``, ``"callback"``, ...
     loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         ``(1 / (2 p)) Σ_Ω (X̂ - X)²`` in the data's units.
     time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
+        Flow time of every ``loss_curve_`` entry.
     n_features_in_ : int
 
     Examples
@@ -141,6 +150,7 @@ class DeepTucker(FoldInMixin, BaseOverparam):
     """
 
     _coefficients_name = "multilinear_rank_[0]"
+    _model_attributes = ("core_", "factors_", "chains_", "components_", "core_slice_norms_")
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
@@ -159,6 +169,7 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         init_scale=None,
         learning_rate="auto",
         solver="flow",
+        solver_options=None,
         max_iter=3000,
         tol=1e-4,
         rank_tol=1e-2,
@@ -173,6 +184,7 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         self.init_scale = init_scale
         self.learning_rate = learning_rate
         self.solver = solver
+        self.solver_options = solver_options
         self.max_iter = max_iter
         self.tol = tol
         self.rank_tol = rank_tol
@@ -210,7 +222,9 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         -------
         self : DeepTucker
         """
-        self._validate_params()
+        return super().fit(X, y)
+
+    def _fit(self, X):
         X = self._validate_input(X, reset=True, allow_nan=True, allow_nd=True)
         self.feature_shape_ = X.shape[1:]
         observed = ~np.isnan(X)
@@ -218,84 +232,65 @@ class DeepTucker(FoldInMixin, BaseOverparam):
             raise ValueError("X has no observed entry (every entry is NaN).")
         p = float(observed.mean())
         filled = np.where(observed, X, 0.0)
-        self.data_scale_ = _spectral_scale(filled) / p or 1.0
-        self.widths_, self.init_scale_, self.learning_rate_ = self._settings(X.shape)
-        init = dtm.init_params(
-            self._rng(), X.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
+        with _backend.backend_context("numpy"):
+            self.data_scale_ = dtm.spectral_scale(filled) / p or 1.0
+            self.widths_, self.init_scale_, learning_rate = self._settings(X.shape)
+            init = dtm.init_params(
+                self._rng(), X.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
+            )
+        problem = dtm.problem(
+            tuple(self._to_backend(a) for a in init),
+            self._to_backend(filled / self.data_scale_),
+            None if observed.all() else self._to_backend(observed.astype(float)),
+            depth=self.depth,
+            form=self.factor_form,
+            coef=1.0 / p,
+            data_scale=self.data_scale_,
+            tol=self.tol,
         )
-        with _backend.backend_context(self._backend_name):
-            result = self._run(init, filled / self.data_scale_, observed, p)
-            params = [_backend.to_numpy(a) for a in result.params]
+        record = self._record(X.ndim)
+        result = self._minimize(
+            problem,
+            learning_rate=learning_rate,
+            record=record,
+            record_every=max(1, self.max_iter // 200),
+            describe=lambda view: f"rank={record(view)['rank']}",
+        )
         self.loss_curve_ = self.loss_curve_ * self.data_scale_**2
-        self._set_fitted(params, result, X.ndim)
-        return self
-
-    def _run(self, init, target, observed, p):
-        depth, form = self.depth, self.factor_form
-        Y = _backend.to_backend(target)
-        M = None if observed.all() else _backend.to_backend(observed.astype(float))
-
-        def fun(params):
-            with np.errstate(over="ignore", invalid="ignore"):  # the solver handles inf
-                return dtm.loss_and_grad(params, Y, M, 1.0 / p, depth=depth, form=form)
-
-        params = tuple(_backend.to_backend(a) for a in init)
-        every = max(1, self.max_iter // 200)
-        return self._minimize(
-            fun,
-            params,
-            learning_rate=self.learning_rate_,
-            tol_scale=self._tol_scale(fun, params),
-            record=self._record(target.ndim),
-            record_every=every,
-            describe=lambda q: f"rank={self._record(target.ndim)(q)['rank']}",
-        )
-
-    def _tol_scale(self, fun, params):
-        """Lower ``tol`` below the initial relative rate, so a plateau never stops a fit."""
-        if self.tol == 0:
-            return 1.0
-        _, grads = fun(params)
-        rate = max(
-            float(np.max(np.abs(_backend.to_numpy(g))))
-            / max(float(np.sqrt(np.mean(_backend.to_numpy(a) ** 2))), 1e-300)
-            for g, a in zip(grads, params, strict=True)
-        )
-        return min(1.0, _PLATEAU_SHARE * rate / self.tol)
+        with _backend.backend_context("numpy"):
+            self._set_fitted([_backend.to_numpy(a) for a in result.view], result, X.ndim)
 
     def _record(self, order):
-        def record(params):
-            host = [_backend.to_numpy(a) for a in params]
+        """Rank and core slice norms of the parameters in the data's units."""
+
+        def record(view):
+            host = [_backend.to_numpy(a) for a in view]
             with _backend.backend_context("numpy"):
                 X_hat = dtm.to_tensor(host, order, self.depth, self.factor_form)
-            return {
-                "rank": multilinear_rank(X_hat, self.rank_tol)[0],
-                "slices": dtm.core_slice_norms(host[0]),
-            }
+                return {
+                    "rank": multilinear_rank(X_hat, self.rank_tol)[0],
+                    "slices": dtm.core_slice_norms(host[0]),
+                }
 
         return record
 
     def _set_fitted(self, params, result, order):
-        s = self.data_scale_
+        """Fitted attributes from the final parameters in the data's units (host arrays)."""
         G, chains = dtm.split_params(params, order, self.depth)
-        self.core_ = self._output(G * s)
-        self.chains_ = [[self._output(a) for a in chain] for chain in chains]
-        with _backend.backend_context("numpy"):
-            factors = dtm.end_to_end_factors(params, order, self.depth, self.factor_form)
-            X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form) * s
-        self.factors_ = [self._output(U) for U in factors]
+        self.core_ = G
+        self.chains_ = [list(chain) for chain in chains]
+        self.factors_ = dtm.end_to_end_factors(params, order, self.depth, self.factor_form)
+        X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form)
         self.multilinear_rank_, self.effective_rank_ = multilinear_rank(X_hat, self.rank_tol)
-        self.core_slice_norms_ = [self._output(v) for v in dtm.core_slice_norms(G * s)]
+        self.core_slice_norms_ = dtm.core_slice_norms(G)
         slices = result.history["slices"]
         self.core_slice_norms_history_ = [
-            np.asarray([rec[k] for rec in slices]) * s for k in range(order)
+            np.asarray([rec[k] for rec in slices]) for k in range(order)
         ]
         self.multilinear_rank_history_ = np.asarray(result.history["rank"])
-        self.history_iter_ = np.asarray(result.history_iter)
-        unfolded = X_hat.reshape(X_hat.shape[0], -1)
-        _, _, Vt = np.linalg.svd(unfolded, full_matrices=False)
+        _, _, Vt = np.linalg.svd(tl.unfold(X_hat, 0), full_matrices=False)
         self._design = Vt[: self.multilinear_rank_[0]].T
-        self.components_ = self._output(self._design.T.reshape((-1, *self.feature_shape_)).copy())
+        self.components_ = self._design.T.reshape((-1, *self.feature_shape_)).copy()
         self._n_features_out = self._design.shape[1]
 
     def to_tensorly(self):
@@ -310,13 +305,3 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         core = _backend.to_numpy(self.core_)
         factors = [_backend.to_numpy(U) for U in self.factors_]
         return tl.tucker_tensor.TuckerTensor((core, factors))
-
-
-def _spectral_scale(X):
-    """Largest singular value over the unfoldings of ``X`` (Gram of the short side)."""
-    best = 0.0
-    for mode in range(X.ndim):
-        A = np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
-        gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
-        best = max(best, float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))))
-    return best

@@ -9,6 +9,7 @@ are row-separable and shared here.
 """
 
 import numpy as np
+from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array
 
 from . import _backend
@@ -189,7 +190,6 @@ def masked_r2(truth, prediction, mask):
     1.0
     """
     y, p = truth[mask], prediction[mask]
-    total = float(np.sum((y - y.mean()) ** 2)) if y.size else 0.0
-    if y.size < 2 or total == 0.0:
+    if y.size < 2 or np.all(y == y[0]):
         return 0.0
-    return 1.0 - float(np.sum((y - p) ** 2)) / total
+    return float(r2_score(y, p))

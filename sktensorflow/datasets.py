@@ -2,12 +2,17 @@
 
 Every ``make_*`` function returns ``(X, truth)``: the data an estimator is fitted
 on and a :class:`~sklearn.utils.Bunch` with the planted structure. All take a
-``random_state`` and use no global RNG.
+``random_state``, use no global RNG and return numpy arrays whatever tensorly
+backend is active.
 """
 
 import numpy as np
 import tensorly as tl
 from sklearn.utils import Bunch, check_random_state
+
+from . import _backend
+from . import tproduct as tp
+from .models.deep_tucker import random_orthonormal
 
 __all__ = [
     "make_ica_mixture",
@@ -15,11 +20,6 @@ __all__ = [
     "make_symmetric_cp",
     "make_tubal_low_rank",
 ]
-
-
-def _orthonormal(rng, n_rows, n_cols):
-    q, r = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
-    return q * np.sign(np.diag(r))
 
 
 def _check_positive(name, value):
@@ -88,12 +88,13 @@ def make_symmetric_cp(
     if weights.shape != (rank,):
         raise ValueError(f"weights must have shape ({rank},), got {weights.shape}.")
     if orthogonal:
-        U = _orthonormal(rng, n_features, rank)
+        U = random_orthonormal(rng, n_features, rank)
     else:
         U = rng.standard_normal((n_features, rank))
         U /= np.linalg.norm(U, axis=0)
-    cp = tl.cp_tensor.CPTensor((weights, [U] * order))
-    X = tl.cp_to_tensor(cp) if dense else cp
+    with _backend.backend_context("numpy"):
+        cp = tl.cp_tensor.CPTensor((weights, [U] * order))
+        X = tl.cp_to_tensor(cp) if dense else cp
     return X, Bunch(components=U.T.copy(), weights=weights)
 
 
@@ -147,14 +148,8 @@ def make_ica_mixture(
         raise ValueError(
             f"distribution must be 'exponential', 'laplace' or 'uniform', got {distribution!r}."
         )
-    A = _orthonormal(rng, n_features, n_sources)
+    A = random_orthonormal(rng, n_features, n_sources)
     return S @ A.T, Bunch(components=A.T.copy(), sources=S)
-
-
-def _tprod_np(A, B):
-    k = A.shape[2]
-    Af, Bf = np.fft.rfft(A, axis=2), np.fft.rfft(B, axis=2)
-    return np.fft.irfft(np.einsum("irf,rjf->ijf", Af, Bf), n=k, axis=2)
 
 
 def make_tubal_low_rank(
@@ -203,7 +198,8 @@ def make_tubal_low_rank(
     rng = check_random_state(random_state)
     A = rng.standard_normal((n1, rank, k))
     B = A if symmetric else rng.standard_normal((n2, rank, k))
-    full = _tprod_np(A, np.transpose(B, (1, 0, 2))[:, :, np.r_[0, k - 1 : 0 : -1]])
+    with _backend.backend_context("numpy"):
+        full = tp.t_product(A, tp.t_transpose(B))
     scale = np.sqrt(np.mean(full**2))
     full, A, B = full / scale, A / np.sqrt(scale), B / np.sqrt(scale)
     mask = _observation_mask(rng, shape, observed_fraction)
@@ -246,9 +242,12 @@ def make_low_multilinear_rank(
     if len(shape) != len(ranks) or any(r > n or r < 1 for r, n in zip(ranks, shape, strict=True)):
         raise ValueError(f"ranks must satisfy 1 <= ranks[i] <= shape[i], got {ranks} for {shape}.")
     rng = check_random_state(random_state)
+    # Not tensorly.random.random_tucker: its core is uniform on [0, 1) and its factors
+    # are QR factors of uniform matrices, neither Gaussian nor Haar-distributed.
     core = rng.standard_normal(ranks)
-    factors = [_orthonormal(rng, n, r) for n, r in zip(shape, ranks, strict=True)]
-    full = tl.tucker_to_tensor((core, factors))
+    factors = [random_orthonormal(rng, n, r) for n, r in zip(shape, ranks, strict=True)]
+    with _backend.backend_context("numpy"):
+        full = tl.tucker_to_tensor((core, factors))
     scale = np.sqrt(np.mean(full**2))
     full, core = full / scale, core / scale
     mask = _observation_mask(rng, shape, observed_fraction)

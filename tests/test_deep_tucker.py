@@ -4,13 +4,18 @@ import numpy as np
 import pytest
 import tensorly as tl
 from finite_differences import numeric_grad
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
 from sktensorflow._deep_tucker import DeepTucker
+from sktensorflow._foldin import masked_r2
 from sktensorflow._optim import minimize
 from sktensorflow.datasets import make_low_multilinear_rank
 from sktensorflow.models import deep_tucker as dtm
+from sktensorflow.models._problem import initial_rate
 
 
 def _missing_error(est, X, truth):
@@ -66,14 +71,10 @@ def test_balanced_init_and_conserved_quantities(form):
     start = dtm.conserved_quantities(params, 3, depth, form)
     assert max(np.abs(c).max() for mode in start for c in mode) < 1e-12
 
-    def fun(q):
-        return dtm.loss_and_grad(q, target, mask, 1.0, depth=depth, form=form)
-
+    problem = dtm.problem(params, target, mask, depth=depth, form=form)
     drift = []
     for step in (2e-2, 1e-2):
-        res = minimize(
-            fun, params, solver="gd", learning_rate=step, max_iter=int(20 / step), tol=0
-        )
+        res = minimize(problem, solver="gd", learning_rate=step, max_iter=int(20 / step), tol=0)
         assert res.loss_curve[-1] < 0.05 * res.loss_curve[0]  # the model really moved
         end = dtm.conserved_quantities(res.params, 3, depth, form)
         moved = sum(np.sum((p - q) ** 2) for p, q in zip(res.params, params, strict=True))
@@ -130,7 +131,11 @@ def test_fitted_attributes_and_history():
     assert [len(c) for c in est.chains_] == [2, 2, 2]
     assert [h.shape[1] for h in est.core_slice_norms_history_] == [9, 7, 6]
     assert len(est.history_iter_) == est.core_slice_norms_history_[0].shape[0]
+    assert est.history_time_.shape == est.history_iter_.shape
+    assert est.history_iter_[-1] == est.n_iter_
     assert est.multilinear_rank_history_.shape == (len(est.history_iter_), 3)
+    assert est.n_grad_evals_ >= est.n_iter_
+    assert est.stop_reason_ in ("tol", "max_iter")
     np.testing.assert_allclose(est.core_slice_norms_history_[1][-1], est.core_slice_norms_[1])
     Z = est.transform(X)
     assert Z.shape == (9, est.multilinear_rank_[0])
@@ -176,3 +181,103 @@ def test_backend_parity_pytorch(form):
     assert isinstance(est_pt.core_, torch.Tensor)
     np.testing.assert_allclose(est_pt.core_.numpy(), est_np.core_, atol=1e-8)
     np.testing.assert_allclose(est_pt.loss_curve_, est_np.loss_curve_, rtol=1e-8, atol=1e-12)
+
+
+def test_problem_view_and_rate_scale():
+    rng = np.random.RandomState(0)
+    start = dtm.init_params(rng, (5, 4, 3), (4, 4, 3), 2, scale=1e-2)
+    target = rng.standard_normal((5, 4, 3))
+    kw = dict(depth=2, coef=0.5, data_scale=7.0)
+    assert dtm.problem(start, target, None, **kw).rate_scale == 1.0  # tol=0
+    problem = dtm.problem(start, target, None, tol=1e-2, **kw)
+    rate = initial_rate(problem)
+    assert problem.rate_scale == min(1.0, dtm.PLATEAU_SHARE * rate / 1e-2) < 1.0
+    assert dtm.problem(start, target, None, tol=1e3, **kw).rate_scale == min(
+        1.0, dtm.PLATEAU_SHARE * rate / 1e3
+    )
+    view = problem.view(problem.start)
+    np.testing.assert_allclose(view[0], 7.0 * start[0])
+    assert all(v is p for v, p in zip(view[1:], start[1:], strict=True))
+    np.testing.assert_allclose(
+        dtm.to_tensor(view, 3, 2), 7.0 * dtm.to_tensor(start, 3, 2), rtol=1e-12
+    )
+
+
+def test_spectral_scale_is_largest_singular_value_of_unfoldings():
+    X = np.random.RandomState(0).standard_normal((6, 2, 4))
+    expected = max(np.linalg.norm(tl.unfold(X, k), 2) for k in range(3))
+    np.testing.assert_allclose(dtm.spectral_scale(X), expected, rtol=1e-12)
+
+
+def _last_view(est, X):
+    """Fit ``est`` on ``X`` and return the parameters its callback saw last."""
+    seen = {}
+
+    def callback(state):
+        seen["params"] = [np.array(p) for p in state.params]
+
+    est.set_params(callback=callback).fit(X)
+    return seen["params"]
+
+
+def test_callback_sees_parameters_in_data_units():
+    X, _ = make_low_multilinear_rank((8, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    kw = dict(max_iter=150, tol=0, random_state=0)
+    est = DeepTucker(**kw)
+    params = _last_view(est, X)
+    est_big = DeepTucker(**kw)
+    params_big = _last_view(est_big, 1000 * X)
+    np.testing.assert_allclose(params_big[0], 1000 * params[0], rtol=1e-6)
+    np.testing.assert_allclose(params[0], est.core_)
+    X_fit = tl.tucker_to_tensor(est.to_tensorly())
+    np.testing.assert_allclose(dtm.to_tensor(params, 3, 1), X_fit, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est_big.loss_curve_, 1e6 * est.loss_curve_, rtol=1e-6)
+
+
+def _raising_callback(state):
+    raise RuntimeError("stop the fit")
+
+
+def test_failed_refit_keeps_previous_model():
+    X, _ = make_low_multilinear_rank((8, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    est = DeepTucker(max_iter=100, random_state=0).fit(X)
+    core, n_iter, Z = est.core_, est.n_iter_, est.transform(X)
+    est.set_params(callback=_raising_callback, max_iter=50)
+    with pytest.raises(RuntimeError, match="stop the fit"):
+        est.fit(X[:4])
+    assert est.core_ is core and est.n_iter_ == n_iter
+    np.testing.assert_array_equal(est.transform(X), Z)
+    with pytest.raises(ValueError, match="no observed entry"):
+        est.fit(np.full((3, 3), np.nan))
+    assert est.core_ is core and est.n_features_in_ == 6
+
+
+def test_failed_first_fit_leaves_estimator_unfitted():
+    X, _ = make_low_multilinear_rank((8, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    est = DeepTucker(max_iter=50, callback=_raising_callback, random_state=0)
+    with pytest.raises(RuntimeError, match="stop the fit"):
+        est.fit(X)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    assert not hasattr(est, "core_") and not hasattr(est, "n_features_in_")
+
+
+def test_solver_options_are_validated_and_used():
+    X, _ = make_low_multilinear_rank((8, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    kw = dict(max_iter=200, tol=0, random_state=0)
+    loose = DeepTucker(solver_options={"rtol": 1e-2}, **kw).fit(X)
+    tight = DeepTucker(**kw).fit(X)
+    assert loose.time_curve_[-1] > tight.time_curve_[-1]  # a looser error bound, longer steps
+    with pytest.raises(InvalidParameterError, match="rtol"):
+        DeepTucker(solver="gd", solver_options={"rtol": 1e-2}, **kw).fit(X)
+
+
+def test_masked_r2_uses_r2_score_with_guard():
+    rng = np.random.RandomState(0)
+    y, p = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    mask = rng.rand(4, 5) < 0.6
+    assert masked_r2(y, p, mask) == r2_score(y[mask], p[mask])
+    one = np.zeros((4, 5), dtype=bool)
+    one[0, 0] = True
+    assert masked_r2(y, p, one) == 0.0
+    assert masked_r2(np.full((4, 5), 0.1), p, mask) == 0.0

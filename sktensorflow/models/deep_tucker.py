@@ -29,26 +29,40 @@ differentiation through the mode products gives ``∂ℓ/∂W = E_(k) T_(k)ᵀ``
 (``T`` the tensor the matrix ``W`` was applied to) and passes ``E ×_k Wᵀ`` on;
 what reaches the start is ``∂ℓ/∂G = E ×_0 U_0ᵀ ⋯``. Per-column chains are
 differentiated by the product rule, column by column (batched).
+
+:func:`problem` hands the loss to the shared loop. The functions under
+"host" (initialization, normalization, diagnostics) take numpy arrays and run
+under tensorly's numpy backend.
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import tensorly as tl
 
+from ._problem import TINY, Problem, initial_rate
+
 __all__ = [
     "FORMS",
+    "PLATEAU_SHARE",
     "conserved_quantities",
     "core_slice_norms",
     "end_to_end_factors",
     "init_params",
     "loss_and_grad",
     "n_layers",
+    "problem",
+    "random_orthonormal",
+    "spectral_scale",
     "split_params",
     "to_tensor",
 ]
 
 FORMS = ("product", "column")
+
+#: Share of the initial relative rate below which :func:`problem` lowers ``tol``.
+PLATEAU_SHARE = 0.5
 
 
 def n_layers(order, depth):
@@ -202,25 +216,115 @@ def loss_and_grad(params, target, mask, coef, *, depth, form="product"):
     return loss, tuple(grads)
 
 
+def problem(
+    start,
+    target,
+    mask,
+    *,
+    depth,
+    form="product",
+    coef=1.0,
+    data_scale=1.0,
+    tol=0.0,
+    plateau_share=PLATEAU_SHARE,
+):
+    """The masked deep Tucker fit as a :class:`~sktensorflow.models._problem.Problem`.
+
+    The loop iterates on the model of the normalized data ``target`` (the data
+    divided by ``data_scale``); callbacks, records and progress descriptions see
+    the parameters in the data's units (the core multiplied by ``data_scale``),
+    so :func:`to_tensor` of the viewed parameters is the model of the data.
+
+    Parameters
+    ----------
+    start : tuple of arrays
+        Starting ``(G, *chain_0, ...)`` on the active backend.
+    target : array of shape dims
+        Normalized data, with any finite value at unobserved entries.
+    mask : array of shape dims or None
+        1.0 on observed entries, 0.0 elsewhere; ``None`` when all are observed.
+    depth : int
+    form : {"product", "column"}, default="product"
+    coef : float, default=1.0
+        Loss weight ``c`` (see :func:`loss_and_grad`).
+    data_scale : float, default=1.0
+        The data's units: the data are ``target * data_scale``.
+    tol, plateau_share : float, default=0.0, PLATEAU_SHARE
+        The rate scale is ``min(1, plateau_share * initial_rate / tol)`` (``1``
+        when ``tol == 0``), so the plateau of a small start never stops the fit.
+
+    Returns
+    -------
+    problem : Problem
+        With the default (root-mean-square) scale of every parameter array.
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> start = init_params(rng, (3, 4), (3, 3), 1, scale=0.1)
+    >>> pb = problem(start, rng.standard_normal((3, 4)), None, depth=1, data_scale=10.0)
+    >>> bool(np.allclose(pb.view(pb.start)[0], 10 * start[0]))
+    True
+    """
+
+    def fun(params):
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver handles inf
+            return loss_and_grad(params, target, mask, coef, depth=depth, form=form)
+
+    def view(params):
+        return (params[0] * data_scale, *params[1:])
+
+    unscaled = Problem(fun, start, view=view)
+    if tol == 0:
+        return unscaled
+    return replace(unscaled, rate_scale=min(1.0, plateau_share * initial_rate(unscaled) / tol))
+
+
 # -- balanced initialization (host, numpy) ----------------------------------------------
-def _orthonormal(rng, n_rows, n_cols):
+def random_orthonormal(rng, n_rows, n_cols):
+    """Haar-distributed ``(n_rows, n_cols)`` matrix with orthonormal columns (host).
+
+    The Q factor of a Gaussian matrix drawn from ``rng`` (a ``RandomState``),
+    signs fixed so that ``R`` has a non-negative diagonal; ``n_cols <= n_rows``.
+
+    Examples
+    --------
+    >>> Q = random_orthonormal(np.random.RandomState(0), 4, 2)
+    >>> bool(np.allclose(Q.T @ Q, np.eye(2)))
+    True
+    """
     q, r = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
 
-def _unfold(X, mode):
-    return np.moveaxis(X, mode, 0).reshape(X.shape[mode], -1)
+def spectral_scale(X):
+    """Largest singular value over the unfoldings of the ndarray ``X`` (host), as a float.
+
+    Computed from the Gram matrix of each unfolding's short side.
+
+    Examples
+    --------
+    >>> spectral_scale(np.diag([3.0, -4.0]))
+    4.0
+    """
+    best = 0.0
+    for mode in range(X.ndim):
+        A = tl.unfold(X, mode)
+        gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
+        best = max(best, float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))))
+    return best
 
 
 def _product_chain(rng, G, mode, n, depth):
     """Exactly balanced chain: ``W_1ᵀW_1 = G_(k)G_(k)ᵀ``, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``."""
-    P, s, _ = np.linalg.svd(_unfold(G, mode))
+    P, s, _ = np.linalg.svd(tl.unfold(G, mode))
     w = P.shape[0]
     s = np.concatenate([s, np.zeros(w - s.size)])  # rank-deficient unfolding: pad
     prev = P
     chain = []
     for layer in range(depth):
-        O = _orthonormal(rng, n, w) if layer == depth - 1 else _orthonormal(rng, w, w)
+        rows = n if layer == depth - 1 else w
+        O = random_orthonormal(rng, rows, w)
         chain.append((O * s) @ prev.T)
         prev = O
     return chain
@@ -228,14 +332,14 @@ def _product_chain(rng, G, mode, n, depth):
 
 def _column_chain(rng, G, mode, n, depth):
     """Released-code balance: every array of column ``j`` has the norm of core slice ``j``."""
-    slice_norms = np.linalg.norm(_unfold(G, mode), axis=1)
+    slice_norms = np.linalg.norm(tl.unfold(G, mode), axis=1)
     w = slice_norms.size
     A = rng.standard_normal((n, w))
-    A *= slice_norms / np.maximum(np.linalg.norm(A, axis=0), 1e-300)
+    A *= slice_norms / np.maximum(np.linalg.norm(A, axis=0), TINY)
     chain = [A]
     for _ in range(depth - 1):
         M = rng.standard_normal((w, n, n))
-        M *= (slice_norms / np.maximum(np.linalg.norm(M, axis=(1, 2)), 1e-300))[:, None, None]
+        M *= (slice_norms / np.maximum(np.linalg.norm(M, axis=(1, 2)), TINY))[:, None, None]
         chain.append(M)
     return chain
 
@@ -277,7 +381,7 @@ def init_params(rng, dims, widths, depth, form="product", scale=1e-2):
 def core_slice_norms(G):
     """Norms of the core's slices, one array of length ``w_k`` per mode (numpy)."""
     G = np.asarray(G)
-    return [np.linalg.norm(_unfold(G, k), axis=1) for k in range(G.ndim)]
+    return [np.linalg.norm(tl.unfold(G, k), axis=1) for k in range(G.ndim)]
 
 
 def conserved_quantities(params, order, depth, form="product"):
@@ -296,13 +400,14 @@ def conserved_quantities(params, order, depth, form="product"):
     out = []
     for mode, chain in enumerate(chains):
         if form == "product":
-            grams = [_unfold(G, mode) @ _unfold(G, mode).T]
+            G_k = tl.unfold(G, mode)
+            grams = [G_k @ G_k.T]
             for W in chain:
                 grams.append(W.T @ W)
                 grams.append(W @ W.T)
             out.append([grams[2 * i] - grams[2 * i + 1] for i in range(depth)])
         else:
-            sq = [np.sum(_unfold(G, mode) ** 2, axis=1)]
+            sq = [np.sum(tl.unfold(G, mode) ** 2, axis=1)]
             sq += [np.sum(M**2, axis=(1, 2)) for M in chain[1:]]
             sq.append(np.sum(chain[0] ** 2, axis=0))
             out.append([sq[i] - sq[i + 1] for i in range(depth)])

@@ -39,6 +39,7 @@ __all__ = [
     "check_is_fitted",
 ]
 
+
 def _outside_package_stacklevel():
     """``stacklevel`` that points a warning at the first caller outside the package.
 

@@ -1,27 +1,29 @@
 """DeflationFlowCP: the modified gradient flow that fits a tensor one component at a time."""
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import tensorly as tl
 
 from . import _backend
 from ._base import Integral, Interval, Real, StrOptions
-from ._deflation_trajectory import (
-    component_fit_times,
-    directional_residuals,
-    largest_weight,
-)
+from ._deflation_trajectory import component_fit_times, directional_residuals
 from ._optim import Schedule
-from ._steps import max_ratio
-from ._symmetric import BaseSymmetricCP, reinit_small_columns
+from ._symmetric import BaseSymmetricCP
 from .models import symmetric_cp as scp
+from .models._problem import max_ratio
 
 __all__ = ["DeflationFlowCP", "directional_residuals"]
 
-_SOLVER_OPTIONS = {
-    "flow": {"rtol", "atol", "max_step", "loss_atol"},
-    "gd": set(),
-    "adam": {"beta1", "beta2", "eps"},
-}
+
+@dataclass
+class _EpochLog:
+    """What the epoch ends of one fit found (kept off the estimator until the fit ends)."""
+
+    times: list = field(default_factory=list)
+    n_reinit: list = field(default_factory=list)
+    accurate: bool = False
+    stationary: bool = False
 
 
 class DeflationFlowCP(BaseSymmetricCP):
@@ -87,16 +89,18 @@ class DeflationFlowCP(BaseSymmetricCP):
     record_columns : bool, default=False
         Store every iterate's columns in ``columns_history_`` (for
         :func:`directional_residuals`); memory ``n_iter_ * n_features * width``.
-    solver_options : dict, default=None
-        Options of the step rule: ``rtol`` (default 1e-3; the fit times agree
-        with ``rtol=1e-4`` to 0.2 %), ``atol``, ``max_step`` for ``"flow"``;
-        ``beta1``, ``beta2``, ``eps`` for ``"adam"``.
     learning_rate : float or "auto", default="auto"
         Step (``solver="gd"``) or first trial step (``"flow"``); ``"auto"``
         scales with ``1 / (order² ||T*||_F)``.
     solver : {"flow", "gd", "adam"}, default="flow"
         ``"flow"`` integrates the gradient flow with error control; ``"gd"`` is
         its fixed-step Euler scheme.
+    solver_options : dict, default=None
+        Options of the step rule, validated against the options it declares:
+        ``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``, ``beta2``,
+        ``eps`` for ``"adam"``; none for ``"gd"``. Defaults for ``"flow"``:
+        ``rtol=1e-3`` (the fit times agree with ``rtol=1e-4`` to 0.2 %) and
+        ``atol=0.0``.
     max_iter : int, default=20000
     tol : float, default=1e-8
         Stop when no column changes faster than ``tol * ||T*||_F`` relative to
@@ -109,7 +113,8 @@ class DeflationFlowCP(BaseSymmetricCP):
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     callback : callable, default=None
-        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+        Called after every iteration with an ``OptimState`` (``params`` is
+        ``(W,)``, the columns); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
 
@@ -133,14 +138,20 @@ class DeflationFlowCP(BaseSymmetricCP):
         Indices into ``components_`` by increasing ``fit_times_``; equal to
         ``arange(rank_)`` when the flow deflates from the largest weight down.
     n_iter_ : int
+        Accepted iterations of the flow solver.
     n_grad_evals_ : int
         Evaluations of the loss and gradient (rejected trial steps included).
+    learning_rate_ : float
+        The step (or first trial step) used, ``"auto"`` resolved.
     loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         The minimized objective ``½||T - T*||² + (λ/2)||W||²``.
     time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         Flow time of each ``loss_curve_`` entry.
     error_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         Relative error ``||T - T*||_F / ||T*||_F`` along the trajectory.
+    history_iter_, history_time_ : ndarray of shape ``(n_iter_ + 1,)``
+        Iteration and flow time of each record of the histories below (every
+        iteration).
     column_norms_history_ : ndarray of shape ``(n_iter_ + 1, width)``
     columns_history_ : ndarray of shape ``(n_iter_ + 1, n_features, width)``
         Only with ``record_columns=True``.
@@ -191,8 +202,9 @@ class DeflationFlowCP(BaseSymmetricCP):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "method": [StrOptions({"modified", "plain"})],
         "record_columns": ["boolean"],
-        "solver_options": [dict, None],
     }
+
+    _model_attributes = (*BaseSymmetricCP._model_attributes, "column_signs_")
 
     def __init__(
         self,
@@ -211,9 +223,9 @@ class DeflationFlowCP(BaseSymmetricCP):
         whiten=False,
         signs="positive",
         record_columns=False,
-        solver_options=None,
         learning_rate="auto",
         solver="flow",
+        solver_options=None,
         max_iter=20000,
         tol=1e-8,
         rank_tol=1e-2,
@@ -236,9 +248,9 @@ class DeflationFlowCP(BaseSymmetricCP):
         self.whiten = whiten
         self.signs = signs
         self.record_columns = record_columns
-        self.solver_options = solver_options
         self.learning_rate = learning_rate
         self.solver = solver
+        self.solver_options = solver_options
         self.max_iter = max_iter
         self.tol = tol
         self.rank_tol = rank_tol
@@ -262,62 +274,39 @@ class DeflationFlowCP(BaseSymmetricCP):
         -------
         self : DeflationFlowCP
         """
-        self._validate_params()
-        self._check_solver_options()
-        data = self._fit_target(X)
+        return super().fit(X, y)
+
+    def _fit(self, X):
+        target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
-        with _backend.backend_context(self._backend_name):
-            target, target_sq, t_norm = self._target_and_scale(data)
-            self.init_norm_ = self.init_scale * np.sqrt(t_norm)
-            W0 = self._random_columns(rng, self.n_features_in_, self.width, self.init_norm_)
-            coefs = self._column_signs(self.width, self.tensor == "moment")
-            self.first_epoch_ = self._first_epoch_length(target, W0, t_norm)
-            lam = self.l2_reg * t_norm if self.method == "modified" else 0.0
-            signs = _backend.to_backend(coefs)
-
-            def fun(params):
-                return scp.loss_and_grad(params[0], target, signs, l2_reg=lam, target_sq=target_sq)
-
-            result = self._run(fun, W0, coefs, t_norm, target_sq, lam, rng)
-        self._signs_host = coefs
-        self._set_components(result.params[0], coefs)
-        self._set_trajectory(result, coefs, lam, target_sq)
-        return self
-
-    def _check_solver_options(self):
-        given = dict(self.solver_options or {})
-        unknown = sorted(set(given) - _SOLVER_OPTIONS[self.solver])
-        if unknown:
-            raise ValueError(
-                f"solver_options={given!r} has options {unknown} that solver={self.solver!r} "
-                f"does not take; it takes {sorted(_SOLVER_OPTIONS[self.solver])}."
-            )
-
-    def _solver_options(self, target_sq):
-        given = dict(self.solver_options or {})
-        if self.solver != "flow":
-            return given
-        return {**self._flow_options(target_sq), "rtol": 1e-3, **given}
-
-    def _run(self, fun, W0, coefs, t_norm, target_sq, lam, rng):
-        self.epoch_times_, self.n_reinit_ = [], []
-        self._accurate = self._stationary = False
-        goal = 0.5 * (self.target_accuracy**2) * target_sq
-        options = self._solver_options(target_sq)
+        self.init_norm_ = self.init_scale * np.sqrt(t_norm)
+        W0 = scp.random_columns(rng, self.n_features_in_, self.width, self.init_norm_)
+        coefs = self._column_signs(self.width, self.tensor == "moment")
+        self.first_epoch_ = self._first_epoch_length(target, W0, t_norm)
+        modified = self.method == "modified"
+        lam = self.l2_reg * t_norm if modified else 0.0
+        problem = scp.problem(
+            self._to_backend(W0),
+            target,
+            self._to_backend(coefs),
+            l2_reg=lam,
+            target_sq=target_sq,
+            rate_scale=0.0 if modified else t_norm,  # modified: tol is tested at epoch ends
+        )
+        goal, log = 0.5 * (self.target_accuracy**2) * target_sq, _EpochLog()
         result = self._minimize(
-            fun,
-            (_backend.to_backend(W0),),
+            problem,
             learning_rate=self._learning_rate(t_norm),
-            tol_scale=t_norm if self.method == "plain" else 0.0,
-            scale=scp.column_scale,
             target_loss=goal if goal > 0 else None,
-            schedule=self._schedule(fun, rng, t_norm, lam, goal),
+            schedule=self._schedule(problem.fun, rng, t_norm, lam, goal, log),
             record=self._recorder(),
             describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
-            **options,
         )
-        self.n_grad_evals_ = result.n_grad_evals
-        return result
+        self._set_components(result.view[0], coefs)
+        self._set_trajectory(result, log, coefs, lam, target_sq)
+
+    def _preferred_solver_options(self, problem):
+        return {**super()._preferred_solver_options(problem), "rtol": 1e-3}
 
     def _learning_rate(self, t_norm):
         if self.learning_rate != "auto":
@@ -327,7 +316,7 @@ class DeflationFlowCP(BaseSymmetricCP):
     def _first_epoch_length(self, target, W0, t_norm):
         if self.first_epoch != "auto":
             return float(self.first_epoch) / t_norm
-        a_max = largest_weight(target, W0)
+        a_max = scp.largest_weight(target, W0)
         a_max = a_max if a_max > 0 else t_norm
         return np.log(1.0 / self.init_scale) / (2.0 * a_max)
 
@@ -337,26 +326,26 @@ class DeflationFlowCP(BaseSymmetricCP):
             end += t0 * growth**s
             yield end
 
-    def _schedule(self, fun, rng, t_norm, lam, goal):
+    def _schedule(self, fun, rng, t_norm, lam, goal, log):
         threshold = self.reinit_threshold * np.sqrt(t_norm)
         modified = self.method == "modified"
 
         def action(params, time, index):
             loss, (grad,) = fun(params)
             W = params[0]
-            self.epoch_times_.append(time)
+            log.times.append(time)
             data_loss = loss - 0.5 * lam * float(tl.sum(W * W))
-            self._accurate = data_loss <= goal
+            log.accurate = data_loss <= goal
             rate = max_ratio((grad,), scp.column_scale((W,)))
             stationary = modified and rate <= self.tol * t_norm
-            if self._accurate or stationary or index + 1 >= self.max_epochs:
-                self.n_reinit_.append(0)
-                self._stationary = stationary and not self._accurate
+            if log.accurate or stationary or index + 1 >= self.max_epochs:
+                log.n_reinit.append(0)
+                log.stationary = stationary and not log.accurate
                 return None
             n_new = 0
             if modified:
-                W, n_new = reinit_small_columns(W, grad, rng, self.init_norm_, threshold)
-            self.n_reinit_.append(n_new)
+                W, n_new = scp.reinit_small_columns(W, grad, rng, self.init_norm_, threshold)
+            log.n_reinit.append(n_new)
             return (W,)
 
         return Schedule(self._epoch_ends(), action)
@@ -371,9 +360,9 @@ class DeflationFlowCP(BaseSymmetricCP):
 
         return record
 
-    def _set_trajectory(self, result, coefs, lam, target_sq):
-        """Fitted attributes describing the deflation."""
-        self.column_signs_ = self._output(coefs)
+    def _set_trajectory(self, result, log, coefs, lam, target_sq):
+        """Fitted attributes describing the deflation (host arrays)."""
+        self.column_signs_ = coefs
         norms = np.asarray(result.history["norms"])
         times = np.asarray(result.history_time)
         self.column_norms_history_ = norms
@@ -382,19 +371,21 @@ class DeflationFlowCP(BaseSymmetricCP):
         data_loss = result.loss_curve - 0.5 * lam * np.sum(norms**2, axis=1)
         scale = np.sqrt(target_sq) if target_sq > 0 else 1.0
         self.error_curve_ = np.sqrt(np.maximum(2.0 * data_loss, 0.0)) / scale
-        self.epoch_times_ = np.asarray(self.epoch_times_)
-        self.n_reinit_ = np.asarray(self.n_reinit_, dtype=int)
+        self.epoch_times_ = np.asarray(log.times)
+        self.n_reinit_ = np.asarray(log.n_reinit, dtype=int)
         self.n_epochs_ = len(self.epoch_times_)
-        self.stop_reason_ = self._stop_reason(result.stop_reason)
-        comps = _backend.to_numpy(self.components_)
-        W = _backend.to_numpy(self.columns_)
-        fit_times = component_fit_times(norms, times, W, coefs, comps, self.order)
+        self.stop_reason_ = self._stop_reason(result.stop_reason, log)
+        fit_times = component_fit_times(
+            norms, times, self.columns_, coefs, self.components_, self.order
+        )
         self.fit_times_ = fit_times
         self.discovery_order_ = np.argsort(fit_times, kind="stable")
 
-    def _stop_reason(self, reason):
+    @staticmethod
+    def _stop_reason(reason, log):
+        """The loop's stopping reason in the deflation's terms."""
         if reason != "schedule":
             return "target_accuracy" if reason == "target_loss" else reason
-        if self._accurate:
+        if log.accurate:
             return "target_accuracy"
-        return "tol" if self._stationary else "max_epochs"
+        return "tol" if log.stationary else "max_epochs"

@@ -1,20 +1,14 @@
 """Helpers of DeflationFlowCP: its trajectory (residual along given directions, fit times).
 
 :func:`directional_residuals` and :func:`component_fit_times` are pure numpy
-functions of recorded histories; :func:`largest_weight` works on backend arrays
-during a fit.
+functions of recorded histories.
 """
 
 import numpy as np
-import tensorly as tl
-
-from . import _backend
-from .models import symmetric_cp as scp
 
 __all__ = [
     "component_fit_times",
     "directional_residuals",
-    "largest_weight",
 ]
 
 
@@ -149,35 +143,3 @@ def _half_crossing(w, times):
     else:
         frac = (half - w0) / (w1 - w0)
     return float(times[j - 1] + frac * (times[j] - times[j - 1]))
-
-
-def largest_weight(target, W0, n_iter=30):
-    """Largest ``|T*(v^{⊗order})|`` found by the tensor power method from ``W0``'s columns.
-
-    For an orthogonally decomposable target this is the largest ``|a_k|``.
-
-    Parameters
-    ----------
-    target : DenseTarget, CPTarget or SampleTarget
-    W0 : ndarray of shape (n_features, n_starts)
-        Starting directions (normalized inside).
-    n_iter : int, default=30
-
-    Returns
-    -------
-    a_max : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sktensorflow.models.symmetric_cp import cp_target
-    >>> T = cp_target(np.array([0.5, 2.0]), np.eye(3)[:, :2], order=4)
-    >>> W0 = np.random.default_rng(0).standard_normal((3, 8))
-    >>> round(largest_weight(T, W0), 10)
-    2.0
-    """
-    _, V = scp.split_columns(_backend.to_backend(W0))
-    for _ in range(n_iter):
-        _, V = scp.split_columns(scp.target_contractions(target, V)[0])
-    _, rho = scp.target_contractions(target, V)
-    return float(np.max(np.abs(_backend.to_numpy(rho)))) if tl.shape(V)[1] else 0.0

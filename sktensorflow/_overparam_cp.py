@@ -5,7 +5,7 @@ import numpy as np
 from . import _backend
 from ._base import Interval, Real, StrOptions
 from ._optim import Schedule
-from ._symmetric import BaseSymmetricCP, reinit_small_columns
+from ._symmetric import BaseSymmetricCP
 from .models import symmetric_cp as scp
 
 __all__ = ["OverparamCP"]
@@ -71,6 +71,11 @@ class OverparamCP(BaseSymmetricCP):
     solver : {"flow", "gd", "adam"}, default="flow"
         Step rule of the shared loop; ``"flow"`` follows the gradient flow with
         error control.
+    solver_options : dict, default=None
+        Options of the step rule, validated against the options it declares:
+        ``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``, ``beta2``,
+        ``eps`` for ``"adam"``; none for ``"gd"``. Default for ``"flow"``:
+        ``atol=0.0`` (error control relative to each column's norm).
     max_iter : int, default=2000
     tol : float, default=1e-5
         Stop when no column changes faster than ``tol * ||T*||_F`` relative to its
@@ -82,7 +87,9 @@ class OverparamCP(BaseSymmetricCP):
     verbose : int, default=0
         Show a progress bar with the loss and the current rank.
     callback : callable, default=None
-        Called after every iteration with an ``OptimState``; return ``True`` to stop.
+        Called after every iteration with an ``OptimState`` whose ``params`` is
+        ``(W,)``, the columns of shape ``(n_features, width)``; return ``True``
+        to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
 
@@ -101,14 +108,25 @@ class OverparamCP(BaseSymmetricCP):
     column_weights_ : ndarray of shape (width,)
         ``s_i ||w_i||²`` (including the ``1/sqrt(width)`` scaling when lazy).
     n_iter_ : int
+        Accepted iterations.
+    n_grad_evals_ : int
+        Evaluations of the loss and gradient (rejected trial steps included).
+    stop_reason_ : str
+        ``"tol"``, ``"max_iter"`` or ``"callback"``.
+    learning_rate_ : float
+        The step (or first trial step) used, ``"auto"`` resolved.
     loss_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         ``½||T - T*||²`` at the start and after every iteration.
     time_curve_ : ndarray of shape ``(n_iter_ + 1,)``
         Flow time of each ``loss_curve_`` entry.
-    rank_curve_ : ndarray of shape (n_records,)
-        Estimated rank at the iterations ``rank_iter_``.
-    rank_iter_ : ndarray of shape (n_records,)
+    history_iter_ : ndarray of shape (n_records,)
+        Iterations at which the histories below were recorded.
+    history_time_ : ndarray of shape (n_records,)
+        Their flow times.
+    rank_history_ : ndarray of shape (n_records,)
+        Estimated rank at the iterations ``history_iter_``.
     column_norms_history_ : ndarray of shape (n_records, width)
+        Column norms at the iterations ``history_iter_``.
     mean_ : ndarray of shape (n_features,)
         Centering (zeros unless ``tensor="cumulant"``).
     whitening_ : ndarray of shape (n_features, n_features)
@@ -147,6 +165,7 @@ class OverparamCP(BaseSymmetricCP):
         reinit_threshold=1e-2,
         learning_rate="auto",
         solver="flow",
+        solver_options=None,
         max_iter=2000,
         tol=1e-5,
         rank_tol=1e-2,
@@ -166,6 +185,7 @@ class OverparamCP(BaseSymmetricCP):
         self.reinit_threshold = reinit_threshold
         self.learning_rate = learning_rate
         self.solver = solver
+        self.solver_options = solver_options
         self.max_iter = max_iter
         self.tol = tol
         self.rank_tol = rank_tol
@@ -183,7 +203,7 @@ class OverparamCP(BaseSymmetricCP):
     def _initial_columns(self, rng, d, t_norm):
         """Host-side ``(coefficients, W0)`` for the chosen regime."""
         m, norm = self.width, self._init_norm(t_norm)
-        W = self._random_columns(rng, d, m, norm)
+        W = scp.random_columns(rng, d, m, norm)
         if self.regime == "rich":
             return self._column_signs(m, self.tensor == "moment"), W
         W[:, 1::2] = W[:, 0 : m - 1 : 2]
@@ -213,35 +233,26 @@ class OverparamCP(BaseSymmetricCP):
         -------
         self : OverparamCP
         """
-        self._validate_params()
-        data = self._fit_target(X)
+        return super().fit(X, y)
+
+    def _fit(self, X):
+        target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
-        with _backend.backend_context(self._backend_name):
-            target, target_sq, t_norm = self._target_and_scale(data)
-            coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)
-            signs = _backend.to_backend(coefs)
-
-            def fun(params):
-                return scp.loss_and_grad(params[0], target, signs, target_sq=target_sq)
-
-            result = self._minimize(
-                fun,
-                (_backend.to_backend(W0),),
-                learning_rate=self._learning_rate(t_norm, coefs, W0),
-                tol_scale=t_norm,
-                scale=scp.column_scale,
-                **self._flow_options(target_sq),
-                schedule=self._schedule(fun, rng, t_norm),
-                record=self._recorder(coefs),
-                record_every=max(1, self.max_iter // 500),
-                describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
-            )
-        self._signs_host = coefs
-        self._set_components(result.params[0], coefs)
-        self.rank_curve_ = np.asarray(result.history["rank"])
-        self.rank_iter_ = np.asarray(result.history_iter)
+        coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)
+        problem = scp.problem(
+            self._to_backend(W0), target, self._to_backend(coefs), target_sq=target_sq
+        )
+        result = self._minimize(
+            problem,
+            learning_rate=self._learning_rate(t_norm, coefs, W0),
+            schedule=self._schedule(problem.fun, rng, t_norm),
+            record=self._recorder(coefs),
+            record_every=max(1, self.max_iter // 500),
+            describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
+        )
+        self._set_components(result.view[0], coefs)
+        self.rank_history_ = np.asarray(result.history["rank"])
         self.column_norms_history_ = np.asarray(result.history["norms"])
-        return self
 
     def _recorder(self, coefs):
         def record(params):
@@ -258,7 +269,7 @@ class OverparamCP(BaseSymmetricCP):
 
         def action(params, time, index):
             _, (grad,) = fun(params)
-            W, _ = reinit_small_columns(params[0], grad, rng, init_norm, threshold)
+            W, _ = scp.reinit_small_columns(params[0], grad, rng, init_norm, threshold)
             return (W,)
 
         times = (self.reinit_every * (k + 1) for k in range(10**9))

@@ -13,6 +13,7 @@ from . import _backend
 from ._base import BaseOverparam, Integral, Interval, StrOptions, check_is_fitted
 from .metrics import cp_rank, effective_rank, group_components
 from .models import symmetric_cp as scp
+from .models._problem import TINY
 
 __all__ = ["BaseSymmetricCP"]
 
@@ -30,19 +31,38 @@ class BaseSymmetricCP(BaseOverparam):
         "signs": [StrOptions({"auto", "positive", "both"})],
     }
 
+    #: Fitted attributes that follow the input's array namespace.
+    _model_attributes = ("components_", "weights_", "columns_", "column_weights_")
+
+    def _backend_probe(self, X):
+        """A precomputed ``CPTensor``'s factors choose the backend, else ``X`` itself."""
+        return X.factors[0] if isinstance(X, tl.cp_tensor.CPTensor) else X
+
     # -- target -----------------------------------------------------------------
     def _fit_target(self, X):
-        """Validate ``X``, fit the preprocessing and return the host-side target data."""
+        """Validate ``X``, fit the preprocessing and return the target on the backend.
+
+        Returns
+        -------
+        target : DenseTarget, CPTarget or SampleTarget
+        target_sq : float
+            ``||T*||²``.
+        t_norm : float
+            ``||T*||_F`` (1.0 for a zero target).
+        """
         if self.tensor == "cumulant" and self.order not in (2, 3, 4):
             raise ValueError(
                 f"tensor='cumulant' supports order 2, 3 or 4, got order={self.order}."
             )
         if self.tensor == "precomputed":
-            return self._validate_precomputed(X)
-        X = self._validate_input(X, reset=True)
-        self.mean_ = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
-        self.whitening_ = self._whitening(X - self.mean_)
-        return self._preprocess(X)
+            data, d = self._check_precomputed(X)
+            self.n_features_in_, self.mean_, self.whitening_ = d, np.zeros(d), np.eye(d)
+        else:
+            X = self._validate_input(X, reset=True)
+            self.mean_ = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
+            self.whitening_ = self._whitening(X - self.mean_)
+            data = self._preprocess(X)
+        return self._target_and_scale(data)
 
     def _whitening(self, Xc):
         d = Xc.shape[1]
@@ -57,7 +77,8 @@ class BaseSymmetricCP(BaseOverparam):
     def _preprocess(self, X):
         return (X - self.mean_) @ self.whitening_
 
-    def _validate_precomputed(self, X):
+    def _check_precomputed(self, X):
+        """Validate a precomputed target: ``(host data, n_features)``; changes nothing."""
         if isinstance(X, tl.cp_tensor.CPTensor):
             weights, factors = X
             factors = [_backend.to_numpy(f) for f in factors]
@@ -68,12 +89,9 @@ class BaseSymmetricCP(BaseOverparam):
                     f"A precomputed CPTensor must be symmetric of order {self.order}: "
                     f"{len(factors)} factors that are all equal."
                 )
-            d = factors[0].shape[0]
-            self._backend_name = _backend.resolve_backend(self.backend, X.factors[0])
-            self.n_features_in_ = d
             w = np.ones(factors[0].shape[1]) if weights is None else _backend.to_numpy(weights)
-            return ("cp", np.asarray(w, dtype=float), np.asarray(factors[0], dtype=float))
-        backend = _backend.resolve_backend(self.backend, X)
+            data = ("cp", np.asarray(w, dtype=float), np.asarray(factors[0], dtype=float))
+            return data, factors[0].shape[0]
         T = check_array(X, allow_nd=True, dtype=np.float64, ensure_min_samples=1)
         if T.ndim != self.order or len(set(T.shape)) != 1:
             raise ValueError(
@@ -86,19 +104,16 @@ class BaseSymmetricCP(BaseOverparam):
                 "transposes by more than 1e-8 relative (symmetrize it, e.g. average "
                 "over permutations of its axes)."
             )
-        self._backend_name, self.n_features_in_ = backend, T.shape[0]
-        return ("dense", T)
+        return ("dense", T), T.shape[0]
 
     def _make_target(self, data):
         """Move host data to the active backend and wrap it as a model target."""
         if isinstance(data, tuple) and data[0] == "cp":
-            return scp.cp_target(
-                _backend.to_backend(data[1]), _backend.to_backend(data[2]), self.order
-            )
+            return scp.cp_target(self._to_backend(data[1]), self._to_backend(data[2]), self.order)
         if isinstance(data, tuple):
-            return scp.dense_target(_backend.to_backend(data[1]))
+            return scp.dense_target(self._to_backend(data[1]))
         return scp.sample_target(
-            _backend.to_backend(data), self.order, cumulant=self.tensor == "cumulant"
+            self._to_backend(data), self.order, cumulant=self.tensor == "cumulant"
         )
 
     def _target_and_scale(self, data):
@@ -107,10 +122,9 @@ class BaseSymmetricCP(BaseOverparam):
         target_sq = scp.target_norm_sq(target)
         return target, target_sq, (np.sqrt(target_sq) if target_sq > 0 else 1.0)
 
-    @staticmethod
-    def _flow_options(target_sq):
-        """Flow-solver error control: relative only; the loss rounds at ``1e-13 ||T*||²``."""
-        return {"atol": 0.0, "loss_atol": 1e-13 * target_sq}
+    def _preferred_solver_options(self, problem):
+        """Error control relative to the columns' norms only (no absolute floor)."""
+        return {"atol": 0.0}
 
     def _auto_learning_rate(self, kernel):
         """``"auto"`` step for a model whose gradient's Lipschitz scale is ``order² kernel``."""
@@ -125,24 +139,20 @@ class BaseSymmetricCP(BaseOverparam):
             return np.ones(width)
         return np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
 
-    @staticmethod
-    def _random_columns(rng, d, m, norm):
-        W = rng.standard_normal((d, m))
-        return norm * W / np.linalg.norm(W, axis=0)
-
     # -- fitted attributes -------------------------------------------------------------
     def _set_components(self, W, signs):
-        """Group the fitted columns into components and estimate the rank."""
-        W, signs = _backend.to_numpy(W), _backend.to_numpy(signs)
+        """Group the fitted columns into components and estimate the rank (host arrays)."""
+        W = _backend.to_numpy(W)
         raw_weights = signs * np.sum(W * W, axis=0)
         comps, weights = group_components(W, raw_weights, self.order)
         rank = cp_rank(weights, self.rank_tol)
+        self._signs_host = signs
         self.rank_ = rank
         self.effective_rank_ = effective_rank(np.abs(weights)) if weights.size else 0.0
-        self.components_ = self._output(comps[:rank])
-        self.weights_ = self._output(weights[:rank])
-        self.columns_ = self._output(W)
-        self.column_weights_ = self._output(raw_weights)
+        self.components_ = comps[:rank]
+        self.weights_ = weights[:rank]
+        self.columns_ = W
+        self.column_weights_ = raw_weights
         self._n_features_out = rank
 
     def _rank_of(self, W, signs):
@@ -166,7 +176,7 @@ class BaseSymmetricCP(BaseOverparam):
         """
         check_is_fitted(self)
         Xv = self._validate_input(X, reset=False)
-        Z = self._host_preprocess(Xv) @ _backend.to_numpy(self.components_).T
+        Z = self._preprocess(Xv) @ _backend.to_numpy(self.components_).T
         return self._as_input_namespace(Z, X)
 
     def inverse_transform(self, X):
@@ -183,13 +193,8 @@ class BaseSymmetricCP(BaseOverparam):
         check_is_fitted(self)
         Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
         Xw = Z @ _backend.to_numpy(self.components_)
-        out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_ if hasattr(self, "mean_") else Xw
+        out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_
         return self._as_input_namespace(out, X)
-
-    def _host_preprocess(self, X):
-        if hasattr(self, "mean_"):
-            return self._preprocess(X)
-        return X
 
     def score(self, X, y=None):
         """Explained fraction of the target tensor's energy, ``1 - ||T - T*||²/||T*||²``.
@@ -210,28 +215,24 @@ class BaseSymmetricCP(BaseOverparam):
         """
         check_is_fitted(self)
         if self.tensor == "precomputed":
-            data = self._validate_precomputed_score(X)
+            data = self._check_precomputed_score(X)
         else:
             data = self._preprocess(self._validate_input(X, reset=False))
         with _backend.backend_context(self._backend_name):
             target = self._make_target(data)
             target_sq = scp.target_norm_sq(target)
-            W = _backend.to_backend(_backend.to_numpy(self.columns_))
-            signs = _backend.to_backend(self._signs_host)
+            W = self._to_backend(_backend.to_numpy(self.columns_))
+            signs = self._to_backend(self._signs_host)
             loss, _ = scp.loss_and_grad(W, target, signs, target_sq=target_sq)
         return 1.0 - 2.0 * loss / target_sq if target_sq > 0 else 0.0
 
-    def _validate_precomputed_score(self, X):
-        saved = self.n_features_in_, self._backend_name
-        data = self._validate_precomputed(X)
-        if self.n_features_in_ != saved[0]:
-            got = self.n_features_in_
-            self.n_features_in_, self._backend_name = saved
+    def _check_precomputed_score(self, X):
+        data, d = self._check_precomputed(X)
+        if d != self.n_features_in_:
             raise ValueError(
-                f"X has {got} features, but {type(self).__name__} is expecting "
-                f"{saved[0]} features as input."
+                f"X has {d} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
             )
-        self.n_features_in_, self._backend_name = saved
         return data
 
     def to_tensorly(self):
@@ -259,34 +260,5 @@ def _is_symmetric(T, rtol=1e-8):
     axes = list(range(T.ndim))
     swap = [1, 0, *axes[2:]]
     cycle = [*axes[1:], 0]
-    scale = rtol * max(np.linalg.norm(T), np.finfo(float).tiny)
+    scale = rtol * max(np.linalg.norm(T), TINY)
     return all(np.linalg.norm(T - T.transpose(p)) <= scale for p in (swap, cycle))
-
-
-def radial_rates(W, grad):
-    """Growth rate of each column's log-norm under the flow, ``-(w·g)/||w||²``."""
-    sq = tl.sum(W * W, axis=0)
-    return -tl.sum(W * grad, axis=0) / tl.where(
-        sq > 0, sq, tl.ones(tl.shape(sq), **tl.context(sq))
-    )
-
-
-def reinit_small_columns(W, grad, rng, init_norm, threshold):
-    """Re-draw columns below ``threshold`` that are not growing (host RNG).
-
-    A column is re-drawn as ``init_norm`` times a fresh uniform unit vector when
-    its norm is below ``threshold`` and its radial rate is not positive: a small
-    column that grows may be about to fit a component and is kept.
-
-    Returns
-    -------
-    W_new : array like ``W``
-    n_redrawn : int
-    """
-    norms = _backend.to_numpy(tl.sqrt(tl.sum(W * W, axis=0)))
-    rates = _backend.to_numpy(radial_rates(W, grad))
-    redraw = (norms < threshold) & (rates <= 0)
-    fresh = BaseSymmetricCP._random_columns(rng, tl.shape(W)[0], norms.size, init_norm)
-    W_host = _backend.to_numpy(W).copy()
-    W_host[:, redraw] = fresh[:, redraw]
-    return _backend.to_backend(W_host), int(redraw.sum())

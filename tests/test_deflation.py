@@ -5,11 +5,12 @@ import warnings
 import numpy as np
 import pytest
 import tensorly as tl
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from sktensorflow import DeflationFlowCP, directional_residuals
-from sktensorflow._deflation_trajectory import component_fit_times, largest_weight
-from sktensorflow.datasets import make_symmetric_cp
+from sktensorflow._deflation_trajectory import component_fit_times
+from sktensorflow._steps import SOLVERS, GradientDescent, register_step_rule
+from sktensorflow.datasets import make_ica_mixture, make_symmetric_cp
 from sktensorflow.metrics import recovery_score
 from sktensorflow.models import symmetric_cp as scp
 
@@ -157,6 +158,12 @@ def test_recorded_trajectory_attributes():
     assert est.error_curve_[0] == pytest.approx(1.0, rel=1e-6)
     assert est.fit_times_.shape == est.discovery_order_.shape == (est.rank_,)
     assert 0.99 < est.score(T) <= 1.0
+    np.testing.assert_array_equal(est.history_iter_, np.arange(n))
+    np.testing.assert_allclose(est.history_time_, est.time_curve_)
+    assert est.n_grad_evals_ > est.n_iter_ and est.learning_rate_ > 0
+    with pytest.raises(ValueError, match="X has 6 features, but DeflationFlowCP is expecting 8"):
+        est.score(make_symmetric_cp(6, 2, order=4, random_state=0)[0])
+    assert est.n_features_in_ == 8 and est.score(T) > 0.99
 
 
 def test_first_epoch_explicit_and_plain_ignores_l2_reg():
@@ -206,14 +213,79 @@ def test_max_iter_warns():
         ({"method": "greedy"}, r"'method' parameter .* Got 'greedy'"),
         ({"signs": "negative"}, r"'signs' parameter .* Got 'negative'"),
         ({"solver": "newton"}, r"'solver' parameter .* Got 'newton'"),
-        ({"solver_options": {"step": 1.0}}, r"solver_options=\{'step': 1.0\} .*\['step'\]"),
-        ({"solver": "gd", "solver_options": {"rtol": 1e-3}}, r"\['rtol'\] that solver='gd'"),
+        ({"solver_options": {"step": 1.0}}, r"solver_options has \['step'\]"),
+        ({"solver_options": {"rtl": 1e-3}}, r"\['rtl'\], which solver='flow' does not take"),
+        ({"solver_options": {"rtol": -1}}, r"'rtol' parameter of solver_options .* Got -1"),
+        ({"solver": "gd", "solver_options": {"rtol": 1e-3}}, r"\['rtol'\], which solver='gd'"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
     X = np.random.default_rng(0).standard_normal((20, 3))
     with pytest.raises(ValueError, match=match):
         DeflationFlowCP(**params).fit(X)
+
+
+def test_a_newly_registered_step_rule_works_unchanged():
+    @register_step_rule("_test_gd")
+    class _TestGD(GradientDescent):
+        pass
+
+    T, _ = make_symmetric_cp(6, 2, order=4, random_state=0)
+    kw = dict(width=6, tensor="precomputed", max_epochs=2, learning_rate=0.01, random_state=0)
+    try:
+        new = DeflationFlowCP(solver="_test_gd", **kw).fit(T)
+    finally:
+        del SOLVERS["_test_gd"]
+    gd = DeflationFlowCP(solver="gd", **kw).fit(T)
+    np.testing.assert_array_equal(new.columns_, gd.columns_)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt(state):
+    raise _Interrupt
+
+
+def test_failed_refit_keeps_the_previous_model():
+    X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
+    est = DeflationFlowCP(8, tensor="cumulant", whiten=True, random_state=0).fit(X)
+    names = ("components_", "mean_", "whitening_", "fit_times_", "error_curve_")
+    before = {name: np.copy(getattr(est, name)) for name in names}
+    rank, Z = est.rank_, est.transform(X)
+    with pytest.raises(_Interrupt):
+        est.set_params(callback=_interrupt, width=12).fit(X[:500] * 2.0 + 1.0)
+    assert est.rank_ == rank and est.columns_.shape == (4, 8)
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(est, name), value)
+    np.testing.assert_array_equal(est.transform(X), Z)
+
+
+def test_failed_first_fit_leaves_the_estimator_unfitted():
+    X, _ = make_ica_mixture(500, 2, 4, random_state=0)
+    est = DeflationFlowCP(6, callback=_interrupt, random_state=0)
+    with pytest.raises(_Interrupt):
+        est.fit(X)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    assert not hasattr(est, "epoch_times_")
+
+
+def test_precomputed_refit_resets_the_preprocessing():
+    X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
+    est = DeflationFlowCP(8, tensor="cumulant", whiten=True, max_epochs=2, random_state=0)
+    est.fit(X + 3.0)
+    assert np.abs(est.mean_).min() > 1.0
+    T, _ = make_symmetric_cp(4, 2, order=4, random_state=0)
+    est.set_params(tensor="precomputed").fit(T)
+    np.testing.assert_array_equal(est.mean_, np.zeros(4))
+    np.testing.assert_array_equal(est.whitening_, np.eye(4))
+    Z = np.random.default_rng(0).standard_normal((5, 4))
+    np.testing.assert_allclose(est.transform(Z), Z @ est.components_.T)
+    np.testing.assert_allclose(
+        est.inverse_transform(est.transform(Z)), Z @ est.components_.T @ est.components_
+    )
 
 
 def test_bad_targets_are_named():
@@ -258,7 +330,7 @@ def test_component_fit_times_groups_columns_and_interpolates():
 def test_largest_weight_finds_top_component():
     T = scp.cp_target(np.array([0.3, -1.5, 0.7]), np.eye(5)[:, :3], order=4)
     W0 = np.random.default_rng(0).standard_normal((5, 16))
-    assert largest_weight(T, W0) == pytest.approx(1.5, rel=1e-10)
+    assert scp.largest_weight(T, W0) == pytest.approx(1.5, rel=1e-10)
 
 
 def test_pytorch_backend_matches_numpy():

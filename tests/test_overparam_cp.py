@@ -5,15 +5,15 @@ import warnings
 import numpy as np
 import pytest
 import tensorly as tl
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sktensorflow import OverparamCP
-from sktensorflow._symmetric import reinit_small_columns
 from sktensorflow.datasets import make_ica_mixture, make_symmetric_cp
 from sktensorflow.metrics import recovery_score, relative_error
+from sktensorflow.models.symmetric_cp import reinit_small_columns
 
 
 def _dense(cp):
@@ -85,16 +85,74 @@ def test_rich_regime_beats_lazy_by_two_orders():
     assert errors["rich"] * 100 <= errors["lazy"]
 
 
-def test_rank_curve_and_histories_are_recorded():
+def test_rank_history_and_histories_are_recorded():
     T, _ = make_symmetric_cp(10, 3, order=3, random_state=0)
     est = OverparamCP(width=12, tensor="precomputed", random_state=0).fit(T)
     # All columns start equal (rank = width); the tiny ones then fall below rank_tol.
-    assert est.rank_curve_[0] == 12 and est.rank_curve_[-1] == 3
-    assert np.all(np.diff(est.rank_iter_) > 0)
-    assert est.column_norms_history_.shape == (len(est.rank_iter_), 12)
+    assert est.rank_history_[0] == 12 and est.rank_history_[-1] == 3
+    assert np.all(np.diff(est.history_iter_) > 0)
+    assert est.history_time_.shape == est.rank_history_.shape == est.history_iter_.shape
+    assert est.column_norms_history_.shape == (len(est.history_iter_), 12)
     assert len(est.loss_curve_) == est.n_iter_ + 1
     assert est.loss_curve_[-1] < 1e-6 * est.loss_curve_[0]
     assert np.all(np.diff(est.time_curve_) > 0)
+    assert est.stop_reason_ == "tol" and est.n_grad_evals_ > est.n_iter_
+    assert est.learning_rate_ > 0
+
+
+def test_callback_receives_the_columns():
+    T, _ = make_symmetric_cp(7, 2, order=3, random_state=0)
+    shapes = []
+
+    def callback(state):
+        shapes.append([tuple(p.shape) for p in state.params])
+
+    est = OverparamCP(width=5, tensor="precomputed", callback=callback, random_state=0).fit(T)
+    assert len(shapes) == est.n_iter_ > 0
+    assert all(s == [(7, 5)] for s in shapes)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt(state):
+    raise _Interrupt
+
+
+def test_failed_refit_keeps_the_previous_model():
+    X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
+    est = OverparamCP(width=6, tensor="cumulant", tol=1e-3, random_state=0).fit(X)
+    before = {k: np.copy(getattr(est, k)) for k in ("components_", "mean_", "columns_")}
+    rank, Z = est.rank_, est.transform(X)
+    with pytest.raises(_Interrupt):
+        est.set_params(callback=_interrupt, width=9).fit(X[:500] + 5.0)
+    assert est.rank_ == rank
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(est, name), value)
+    np.testing.assert_array_equal(est.transform(X), Z)
+
+
+def test_failed_first_fit_leaves_the_estimator_unfitted():
+    X, _ = make_ica_mixture(500, 2, 4, random_state=0)
+    est = OverparamCP(width=4, callback=_interrupt, random_state=0)
+    with pytest.raises(_Interrupt):
+        est.fit(X)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+
+
+def test_precomputed_refit_resets_the_preprocessing():
+    X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
+    est = OverparamCP(width=6, tensor="cumulant", whiten=True, tol=1e-3, random_state=0)
+    est.fit(X + 3.0)
+    assert np.abs(est.mean_).min() > 1.0
+    T, _ = make_symmetric_cp(4, 2, order=3, random_state=0)
+    est.set_params(tensor="precomputed").fit(T)
+    np.testing.assert_array_equal(est.mean_, np.zeros(4))
+    np.testing.assert_array_equal(est.whitening_, np.eye(4))
+    Z = np.random.default_rng(0).standard_normal((5, 4))
+    np.testing.assert_allclose(est.transform(Z), Z @ est.components_.T)
 
 
 def test_reinit_small_columns_redraws_only_small_shrinking_columns():
@@ -158,12 +216,22 @@ def test_deterministic_given_random_state():
         ({"tensor": "gram"}, "tensor"),
         ({"init_scale": -1.0}, "init_scale"),
         ({"learning_rate": "fast"}, "learning_rate"),
+        ({"solver_options": {"rtol": 0.0}}, "'rtol' parameter of solver_options"),
+        ({"solver": "adam", "solver_options": {"rtol": 1e-3}}, r"\['rtol'\], which"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
     X = np.random.default_rng(0).standard_normal((20, 3))
     with pytest.raises(ValueError, match=match):
         OverparamCP(**params).fit(X)
+
+
+def test_solver_options_reach_the_flow_solver():
+    T, _ = make_symmetric_cp(6, 2, order=3, random_state=0)
+    kw = dict(width=6, tensor="precomputed", random_state=0)
+    loose = OverparamCP(solver_options={"rtol": 1e-2}, **kw).fit(T)
+    default = OverparamCP(**kw).fit(T)
+    assert loose.n_grad_evals_ < default.n_grad_evals_
 
 
 def test_bad_precomputed_targets_are_named():

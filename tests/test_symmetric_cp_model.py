@@ -92,3 +92,28 @@ def test_zero_columns_have_zero_gradient():
     _, (g,) = scp.loss_and_grad(W, target, np.ones(2))
     assert np.all(g[:, 0] == 0)
     assert np.all(np.isfinite(g))
+
+
+def test_problem_wraps_the_loss_with_column_scale_and_rounding_level():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((5, 4))
+    signs = np.array([1.0, -1.0, 1.0, 0.5])
+    target = scp.cp_target(np.array([2.0, 1.0]), rng.standard_normal((5, 2)), 3)
+    sq = scp.target_norm_sq(target)
+    problem = scp.problem(W, target, signs, l2_reg=0.3)
+    loss, (g,) = problem.fun(problem.start)
+    ref_loss, (ref_g,) = scp.loss_and_grad(W, target, signs, l2_reg=0.3, target_sq=sq)
+    assert loss == ref_loss and np.array_equal(g, ref_g)
+    assert problem.rate_scale == pytest.approx(np.sqrt(sq)) and problem.loss_atol == 1e-13 * sq
+    np.testing.assert_allclose(problem.scale(problem.start)[0], np.linalg.norm(W, axis=0)[None])
+    assert scp.problem(W, target, signs, target_sq=sq, rate_scale=0.0).rate_scale == 0.0
+
+
+def test_reinit_small_columns_draws_from_the_given_generator():
+    W = np.array([[1e-3, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    grad = np.ones_like(W)  # both columns shrink; only the small one is re-drawn
+    a, n = scp.reinit_small_columns(W, grad, np.random.RandomState(5), 0.1, 1e-2)
+    fresh = scp.random_columns(np.random.RandomState(5), 3, 2, 0.1)
+    assert n == 1
+    np.testing.assert_array_equal(a[:, 0], fresh[:, 0])
+    np.testing.assert_array_equal(a[:, 1], W[:, 1])

@@ -28,6 +28,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorly as tl
 
+from .. import _backend
+from ._problem import TINY, Problem
+
 __all__ = [
     "CPTarget",
     "DenseTarget",
@@ -36,16 +39,18 @@ __all__ = [
     "cp_contractions",
     "cp_target",
     "dense_target",
+    "largest_weight",
     "loss_and_grad",
-    "model_weights",
+    "problem",
+    "radial_rates",
+    "random_columns",
+    "reinit_small_columns",
     "sample_target",
     "split_columns",
     "target_contractions",
     "target_norm_sq",
     "to_tensor",
 ]
-
-_TINY = np.finfo(np.float64).tiny
 
 
 class DenseTarget(NamedTuple):
@@ -112,11 +117,6 @@ def split_columns(W):
     norms = tl.sqrt(tl.sum(W * W, axis=0))
     safe = tl.where(norms > 0, norms, tl.ones(tl.shape(norms), **tl.context(W)))
     return norms, W / safe
-
-
-def model_weights(W, signs):
-    """Weights ``s_i ||w_i||²`` of the model's rank-one terms."""
-    return signs * tl.sum(W * W, axis=0)
 
 
 def column_scale(params):
@@ -277,3 +277,134 @@ def to_tensor(W, signs, order):
     """Dense ``(d,) * order`` array of the model (for small problems and tests)."""
     norms, Wbar = split_columns(W)
     return tl.cp_to_tensor((signs * norms**2, [Wbar] * order))
+
+
+def problem(W0, target, signs, *, l2_reg=0.0, target_sq=None, rate_scale=None):
+    """The symmetric CP loss as a :class:`~sktensorflow.models._problem.Problem`.
+
+    Parameters
+    ----------
+    W0 : array of shape (d, m)
+        Starting columns (backend array).
+    target : DenseTarget, CPTarget or SampleTarget
+    signs : array of shape (m,)
+        Coefficients ``s_i`` of the model's terms (backend array).
+    l2_reg : float, default=0.0
+    target_sq : float, default=None
+        ``||T*||²``; computed with :func:`target_norm_sq` when ``None``.
+    rate_scale : float, default=None
+        What ``tol`` is multiplied by; ``None``: ``||T*||_F`` (1.0 for a zero
+        target). ``0.0`` stops on ``tol`` only at an exactly zero gradient.
+
+    Returns
+    -------
+    problem : Problem
+        Iterates ``(W,)``; each column is scaled by its norm
+        (:func:`column_scale`) and the loss rounds at ``1e-13 ||T*||²``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = cp_target(np.array([1.0]), np.eye(3)[:, :1], order=3)
+    >>> p = problem(np.eye(3)[:, :1], T, np.ones(1))
+    >>> round(p.fun(p.start)[0], 12), p.rate_scale, p.loss_atol
+    (0.0, 1.0, 1e-13)
+    """
+    if target_sq is None:
+        target_sq = target_norm_sq(target)
+    if rate_scale is None:
+        rate_scale = float(np.sqrt(target_sq)) if target_sq > 0 else 1.0
+
+    def fun(params):
+        return loss_and_grad(params[0], target, signs, l2_reg=l2_reg, target_sq=target_sq)
+
+    return Problem(
+        fun,
+        (W0,),
+        scale=column_scale,
+        rate_scale=rate_scale,
+        loss_atol=1e-13 * target_sq,
+    )
+
+
+# -- columns: initialization, re-initialization, power method ------------------------------
+def random_columns(rng, d, m, norm):
+    """``(d, m)`` host columns in uniform random directions (``rng``), each of norm ``norm``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = random_columns(np.random.RandomState(0), 4, 3, 2.0)
+    >>> np.linalg.norm(W, axis=0).round(12).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    W = rng.standard_normal((d, m))
+    return norm * W / np.linalg.norm(W, axis=0)
+
+
+def radial_rates(W, grad):
+    """Growth rate of each column's log-norm under the flow, ``-(w·g)/||w||²``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> radial_rates(W, np.array([[-2.0, 0.0], [0.0, 3.0]])).tolist()
+    [1.0, -3.0]
+    """
+    sq = tl.sum(W * W, axis=0)
+    return -tl.sum(W * grad, axis=0) / (sq + TINY)
+
+
+def reinit_small_columns(W, grad, rng, init_norm, threshold):
+    """Re-draw columns below ``threshold`` that are not growing (host RNG).
+
+    A column is re-drawn as ``init_norm`` times a fresh uniform unit vector when
+    its norm is below ``threshold`` and its radial rate is not positive: a small
+    column that grows may be about to fit a component and is kept. ``rng`` (the
+    fit's host generator) draws a full set of fresh columns, whatever the
+    number re-drawn; ``W`` and ``grad`` are backend arrays of shape ``(d, m)``.
+
+    Returns
+    -------
+    W_new : array like ``W``
+    n_redrawn : int
+    """
+    norms = _backend.to_numpy(tl.sqrt(tl.sum(W * W, axis=0)))
+    rates = _backend.to_numpy(radial_rates(W, grad))
+    redraw = (norms < threshold) & (rates <= 0)
+    fresh = random_columns(rng, tl.shape(W)[0], norms.size, init_norm)
+    W_host = _backend.to_numpy(W).copy()
+    W_host[:, redraw] = fresh[:, redraw]
+    return _backend.to_backend(W_host), int(redraw.sum())
+
+
+def largest_weight(target, W0, n_iter=30):
+    """Largest ``|T*(v^{⊗order})|`` found by the tensor power method from ``W0``'s columns.
+
+    For an orthogonally decomposable target this is the largest ``|a_k|``.
+
+    Parameters
+    ----------
+    target : DenseTarget, CPTarget or SampleTarget
+    W0 : ndarray of shape (n_features, n_starts)
+        Starting directions, host side (normalized inside).
+    n_iter : int, default=30
+
+    Returns
+    -------
+    a_max : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = cp_target(np.array([0.5, 2.0]), np.eye(3)[:, :2], order=4)
+    >>> W0 = np.random.default_rng(0).standard_normal((3, 8))
+    >>> round(largest_weight(T, W0), 10)
+    2.0
+    """
+    _, V = split_columns(_backend.to_backend(W0))
+    for _ in range(n_iter):
+        _, V = split_columns(target_contractions(target, V)[0])
+    _, rho = target_contractions(target, V)
+    return float(np.max(np.abs(_backend.to_numpy(rho)))) if tl.shape(V)[1] else 0.0

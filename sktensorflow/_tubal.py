@@ -6,7 +6,7 @@ from . import _backend
 from . import tproduct as tp
 from ._base import BaseOverparam, check_is_fitted
 from ._foldin import FoldInMixin
-from .metrics import effective_rank
+from .metrics import count_above, effective_rank
 from .models import tubal as mt
 
 __all__ = ["TubalFactorizer"]
@@ -269,12 +269,12 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
 
     def _record(self, factors):
         s = tp.tubal_singular_values_factorized(factors[0], factors[-1])
-        return {"rank": tp.count_tubal_rank(s, self.rank_tol), "singular_values": s}
+        return {"rank": count_above(s, self.rank_tol, axis=1), "singular_values": s}
 
     def _set_fitted(self, factors, result):
         A, B = factors[0], factors[-1]
         s = tp.tubal_singular_values_factorized(A, B)
-        rank = tp.count_tubal_rank(s, self.rank_tol)
+        rank = count_above(s, self.rank_tol, axis=1)
         _, S, V = tp.t_svd_factorized(A, B, rank=rank)
         k = A.shape[2]
         # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T.

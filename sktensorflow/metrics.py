@@ -28,7 +28,7 @@ import numpy as np
 import tensorly as tl
 from scipy.optimize import linear_sum_assignment
 
-from . import _backend
+from . import _backend, tproduct
 from .models._problem import TINY
 
 __all__ = [
@@ -279,18 +279,16 @@ def tubal_singular_values(X):
     s : ndarray of shape (k // 2 + 1, min(n1, n2))
         ``s[f]`` are the singular values of slice ``f`` of ``rfft(X, axis=2)``.
     """
-    from . import tproduct  # tproduct imports count_above from here: imported on use
-
     with _backend.backend_context("numpy"):
-        return tproduct.tubal_singular_values(np.asarray(X, dtype=float))
+        return tproduct.tubal_singular_values(np.asarray(_backend.to_numpy(X), dtype=float))
 
 
 def tubal_rank(X, rank_tol=1e-6):
     """Tubal rank: max over Fourier slices of the singular values above threshold.
 
     The threshold is ``rank_tol * sigma_max`` with ``sigma_max`` the largest
-    singular value over all slices (:func:`sktensorflow.tproduct.tubal_rank` of
-    a numpy copy of ``X``, computed on the host).
+    singular value over all slices (:func:`tubal_singular_values`, computed on
+    the host).
 
     Examples
     --------
@@ -302,10 +300,7 @@ def tubal_rank(X, rank_tol=1e-6):
     >>> tubal_rank(X)
     2
     """
-    from . import tproduct  # tproduct imports count_above from here: imported on use
-
-    with _backend.backend_context("numpy"):
-        return tproduct.tubal_rank(np.asarray(X, dtype=float), rank_tol)
+    return count_above(tubal_singular_values(X), rank_tol, axis=1)
 
 
 def multilinear_rank(X, rank_tol=1e-6):

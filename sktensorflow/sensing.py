@@ -26,7 +26,7 @@ from sklearn.utils import Bunch, check_random_state
 from . import _backend
 from . import tproduct as tp
 from ._optim import minimize
-from .metrics import relative_error
+from .metrics import relative_error, tubal_rank
 from .models import tubal as mt
 
 __all__ = [
@@ -276,7 +276,7 @@ def fit_sensing(
     operator, values = np.asarray(operator, dtype=float), np.asarray(values, dtype=float)
     if rank is None:
         with _host():
-            rank = tp.tubal_rank(np.asarray(truth)) if truth is not None else 1
+            rank = tubal_rank(np.asarray(truth)) if truth is not None else 1
     rng = check_random_state(random_state)
     U0 = init_scale * rng.standard_normal((shape[0], width, shape[2])) / math.sqrt(width)
     record = _metric_recorder(

@@ -27,9 +27,9 @@ t-SVD
     tubes are ``S[i, i, :]``.
 Tubal rank
     Maximum over the Fourier slices of the number of singular values
-    ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices), counted by
-    :func:`sktensorflow.metrics.count_above`; :func:`sktensorflow.metrics.tubal_rank`
-    is :func:`tubal_rank` computed on the host.
+    ``>= rank_tol * sigma_max`` (``sigma_max`` over all slices): rank estimates
+    are defined in :mod:`sktensorflow.metrics` (:func:`~sktensorflow.metrics.tubal_rank`),
+    from the singular values computed here (:func:`tubal_singular_values`).
 """
 
 import numpy as np
@@ -44,7 +44,6 @@ from ._fourier import (
     slice_conj_transpose,
     to_fourier,
 )
-from .metrics import count_above
 
 __all__ = [
     "DFT_MATRIX_MAX_LENGTH",
@@ -59,7 +58,6 @@ __all__ = [
     "t_svd_factorized",
     "t_transpose",
     "to_fourier",
-    "tubal_rank",
     "tubal_singular_values",
     "tubal_singular_values_factorized",
 ]
@@ -338,39 +336,3 @@ def tubal_singular_values_factorized(A, B):
 
     s = _split_apply(values, (to_fourier(A), to_fourier(B)), k)[0]
     return np.real(_backend.to_numpy(s))
-
-
-def count_tubal_rank(singular_values, rank_tol):
-    """Tubal rank from per-slice singular values of shape (F, n) (0 if all vanish).
-
-    Examples
-    --------
-    >>> count_tubal_rank([[4.0, 2.0, 0.1], [3.0, 0.2, 0.0]], rank_tol=0.1)
-    2
-    """
-    return count_above(singular_values, rank_tol, axis=1)
-
-
-def tubal_rank(X, rank_tol=1e-6):
-    """Tubal rank: max over Fourier slices of the singular values ``>= rank_tol * sigma_max``.
-
-    Parameters
-    ----------
-    X : array of shape (n1, n2, k)
-    rank_tol : float, default=1e-6
-        Relative threshold (``sigma_max`` is the largest singular value of all
-        slices).
-
-    Returns
-    -------
-    rank : int
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> A, B = rng.normal(size=(6, 2, 4)), rng.normal(size=(5, 2, 4))
-    >>> tubal_rank(t_product(A, t_transpose(B)))
-    2
-    """
-    return count_tubal_rank(tubal_singular_values(X), rank_tol)

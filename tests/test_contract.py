@@ -8,6 +8,7 @@ the atomic assignment of fitted attributes.
 
 import numpy as np
 import pytest
+from interruption import Interrupt, raise_at
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -72,24 +73,12 @@ def test_fifth_estimator_finds_the_rank_and_has_the_shared_diagnostics():
     assert est.learning_rate_ > 0 and est.history_iter_.size == est.history_time_.size
 
 
-class _Interrupt(Exception):
-    pass
-
-
-def _raise_at(n):
-    def callback(state):
-        if state.n_iter == n:
-            raise _Interrupt
-
-    return callback
-
-
 def test_a_failed_refit_leaves_the_previous_model_intact():
     X = _low_rank()
     est = LowRankFactorizer(width=10, max_iter=3000, random_state=0).fit(X)
     before = {k: v for k, v in vars(est).items() if k.endswith("_")}
-    with pytest.raises(_Interrupt):
-        est.set_params(callback=_raise_at(5)).fit(_low_rank(1, shape=(12, 7)))
+    with pytest.raises(Interrupt):
+        est.set_params(callback=raise_at(5)).fit(_low_rank(1, shape=(12, 7)))
     after = {k: v for k, v in vars(est).items() if k.endswith("_")}
     assert after.keys() == before.keys()
     assert all(after[k] is before[k] for k in before)
@@ -99,8 +88,8 @@ def test_a_failed_refit_leaves_the_previous_model_intact():
 
 
 def test_a_failed_first_fit_leaves_the_estimator_unfitted():
-    est = LowRankFactorizer(callback=_raise_at(2))
-    with pytest.raises(_Interrupt):
+    est = LowRankFactorizer(callback=raise_at(2))
+    with pytest.raises(Interrupt):
         est.fit(_low_rank())
     assert not [k for k in vars(est) if k.endswith("_") or k == "_backend_name"]
     with pytest.raises(NotFittedError):

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorly as tl
+from interruption import Interrupt, raise_at
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from sktensorflow import DeflationFlowCP, directional_residuals
@@ -240,22 +241,14 @@ def test_a_newly_registered_step_rule_works_unchanged():
     np.testing.assert_array_equal(new.columns_, gd.columns_)
 
 
-class _Interrupt(Exception):
-    pass
-
-
-def _interrupt(state):
-    raise _Interrupt
-
-
 def test_failed_refit_keeps_the_previous_model():
     X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
     est = DeflationFlowCP(8, tensor="cumulant", whiten=True, random_state=0).fit(X)
     names = ("components_", "mean_", "whitening_", "fit_times_", "error_curve_")
     before = {name: np.copy(getattr(est, name)) for name in names}
     rank, Z = est.rank_, est.transform(X)
-    with pytest.raises(_Interrupt):
-        est.set_params(callback=_interrupt, width=12).fit(X[:500] * 2.0 + 1.0)
+    with pytest.raises(Interrupt):
+        est.set_params(callback=raise_at(1), width=12).fit(X[:500] * 2.0 + 1.0)
     assert est.rank_ == rank and est.columns_.shape == (4, 8)
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(est, name), value)
@@ -264,8 +257,8 @@ def test_failed_refit_keeps_the_previous_model():
 
 def test_failed_first_fit_leaves_the_estimator_unfitted():
     X, _ = make_ica_mixture(500, 2, 4, random_state=0)
-    est = DeflationFlowCP(6, callback=_interrupt, random_state=0)
-    with pytest.raises(_Interrupt):
+    est = DeflationFlowCP(6, callback=raise_at(1), random_state=0)
+    with pytest.raises(Interrupt):
         est.fit(X)
     with pytest.raises(NotFittedError):
         est.transform(X)

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorly as tl
+from interruption import Interrupt, raise_at
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -112,21 +113,13 @@ def test_callback_receives_the_columns():
     assert all(s == [(7, 5)] for s in shapes)
 
 
-class _Interrupt(Exception):
-    pass
-
-
-def _interrupt(state):
-    raise _Interrupt
-
-
 def test_failed_refit_keeps_the_previous_model():
     X, _ = make_ica_mixture(1000, 2, 4, random_state=0)
     est = OverparamCP(width=6, tensor="cumulant", tol=1e-3, random_state=0).fit(X)
     before = {k: np.copy(getattr(est, k)) for k in ("components_", "mean_", "columns_")}
     rank, Z = est.rank_, est.transform(X)
-    with pytest.raises(_Interrupt):
-        est.set_params(callback=_interrupt, width=9).fit(X[:500] + 5.0)
+    with pytest.raises(Interrupt):
+        est.set_params(callback=raise_at(1), width=9).fit(X[:500] + 5.0)
     assert est.rank_ == rank
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(est, name), value)
@@ -135,8 +128,8 @@ def test_failed_refit_keeps_the_previous_model():
 
 def test_failed_first_fit_leaves_the_estimator_unfitted():
     X, _ = make_ica_mixture(500, 2, 4, random_state=0)
-    est = OverparamCP(width=4, callback=_interrupt, random_state=0)
-    with pytest.raises(_Interrupt):
+    est = OverparamCP(width=4, callback=raise_at(1), random_state=0)
+    with pytest.raises(Interrupt):
         est.fit(X)
     with pytest.raises(NotFittedError):
         est.transform(X)

@@ -22,6 +22,8 @@ invalid values are errors that name them.
 Stopping: a non-finite loss raises :class:`FloatingPointError` (the flow solver
 first retries with shorter steps); ``tol`` on the largest relative rate of change
 of the parameters; ``target_loss``; ``max_time`` (flow time); ``max_iter``;
+early stopping on the problem's held-out loss (``n_iter_no_change``, returning
+the best iterate);
 a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
 :class:`Schedule` action returning ``None``.
 """
@@ -70,12 +72,18 @@ class OptimResult:
         ``False`` only when the loop stopped at ``max_iter``.
     stop_reason : str
         ``"tol"``, ``"target_loss"``, ``"max_time"``, ``"max_iter"``,
-        ``"callback"`` or ``"schedule"``.
+        ``"early_stopping"``, ``"callback"`` or ``"schedule"``.
     history : dict of str to list
         Values returned by ``record``, one entry per recorded iteration (plus
         ``"heldout_loss"`` when the problem has a held-out loss).
     history_iter, history_time : list
         Iteration and flow time of each recorded entry.
+    validation_loss, validation_iter : list
+        Held-out loss at the validation checks and their iterations (empty
+        without early stopping).
+    best_iter : int or None
+        With early stopping, the iteration of the lowest held-out loss, whose
+        parameters ``params`` are; else ``None``.
     """
 
     params: tuple
@@ -89,6 +97,9 @@ class OptimResult:
     history: dict = field(default_factory=dict)
     history_iter: list = field(default_factory=list)
     history_time: list = field(default_factory=list)
+    validation_loss: list = field(default_factory=list)
+    validation_iter: list = field(default_factory=list)
+    best_iter: int | None = None
 
 
 class Schedule:
@@ -139,6 +150,43 @@ class _Recorder:
             self.history.setdefault(key, []).append(value)
         self.iters.append(n_iter)
         self.times.append(time)
+
+
+class _Validation:
+    """Early stopping on the problem's held-out loss, keeping the best iterate.
+
+    The held-out loss is evaluated every ``every`` iterations; the loop stops
+    after ``patience`` evaluations in a row that do not improve on the best by
+    more than ``tol`` relative to it.
+    """
+
+    def __init__(self, heldout_loss, patience, every, tol):
+        self.heldout_loss, self.patience = heldout_loss, patience
+        self.every, self.tol = max(int(every), 1), tol
+        self.losses, self.iters = [], []
+        self.best, self.best_iter, self.best_params, self.misses = math.inf, None, None, 0
+
+    def check(self, params, n_iter):
+        """``"early_stopping"`` once the held-out loss has stopped improving."""
+        if n_iter % self.every != 0:
+            return None
+        self._evaluate(params, n_iter)
+        return "early_stopping" if self.misses >= self.patience else None
+
+    def _evaluate(self, params, n_iter):
+        loss = float(self.heldout_loss(params))
+        self.losses.append(loss)
+        self.iters.append(n_iter)
+        if self.best_params is None or loss < self.best - self.tol * abs(self.best):
+            self.best, self.best_iter, self.best_params, self.misses = loss, n_iter, params, 0
+        else:
+            self.misses += 1
+
+    def finish(self, params, n_iter):
+        """The best parameters, the last iterate competing too."""
+        if self.iters[-1] != n_iter:
+            self._evaluate(params, n_iter)
+        return self.best_params
 
 
 def _check_finite(loss, solver):
@@ -198,8 +246,10 @@ class _Run:
     def state(self):
         return OptimState(self.n_iter, self.time, self.loss, self.problem.view(self.params))
 
-    def result(self, reason):
+    def result(self, reason, validation=None):
         self.recorder(self.params, self.n_iter, self.time, force=True)
+        if validation is not None:
+            self.params = validation.finish(self.params, self.n_iter)
         return OptimResult(
             params=self.params,
             view=self.problem.view(self.params),
@@ -212,6 +262,9 @@ class _Run:
             history=self.recorder.history,
             history_iter=self.recorder.iters,
             history_time=self.recorder.times,
+            validation_loss=[] if validation is None else validation.losses,
+            validation_iter=[] if validation is None else validation.iters,
+            best_iter=None if validation is None else validation.best_iter,
         )
 
 
@@ -254,8 +307,12 @@ def _ask_callback(run, callback):
     return "callback" if stop else None
 
 
-def _iterate(run, rule, *, max_iter, tol, target_loss, max_time, schedule, callback, progress):
+def _iterate(
+    run, rule, *, max_iter, tol, target_loss, max_time, schedule, callback, progress, validation
+):
     """The loop itself; returns the stopping reason."""
+    if validation is not None:
+        validation.check(run.params, 0)
     while run.n_iter < max_iter:
         reason = _converged(run, tol, target_loss)
         if reason:
@@ -267,6 +324,7 @@ def _iterate(run, rule, *, max_iter, tol, target_loss, max_time, schedule, callb
             ("max_time" if run.time >= max_time * (1 - 1e-12) else None)
             or _fire_schedule(run, schedule)
             or _ask_callback(run, callback)
+            or (validation.check(run.params, run.n_iter) if validation is not None else None)
         )
         if reason:
             return reason
@@ -289,6 +347,9 @@ def minimize(
     callback=None,
     verbose=False,
     describe=None,
+    n_iter_no_change=None,
+    validation_every=10,
+    validation_tol=0.0,
 ):
     """Minimize ``problem`` from its start with the step rule ``solver``.
 
@@ -331,6 +392,15 @@ def minimize(
         Show a progress bar with the loss and ``describe(view)``.
     describe : callable, default=None
         ``describe(view) -> str`` for the progress bar (e.g. the current rank).
+    n_iter_no_change : int, default=None
+        Early stopping (needs ``problem.heldout_loss``): stop after this many
+        validation checks in a row without an improvement of the held-out loss
+        by more than ``validation_tol`` relative to the best, and return the
+        parameters of the best check. ``None`` disables it.
+    validation_every : int, default=10
+        Iterations between validation checks.
+    validation_tol : float, default=0.0
+        Relative improvement of the held-out loss that counts as one.
 
     Returns
     -------
@@ -348,6 +418,11 @@ def minimize(
     (True, 1.0)
     """
     rule = make_step_rule(solver, learning_rate, solver_options)
+    validation = None
+    if n_iter_no_change is not None and problem.heldout_loss is not None:
+        validation = _Validation(
+            problem.heldout_loss, n_iter_no_change, validation_every, validation_tol
+        )
     run = _Run(problem, solver, _Recorder(problem, record, record_every))
     bar, progress = _progress(verbose, max_iter, describe, problem.view)
     try:
@@ -361,7 +436,8 @@ def minimize(
             schedule=schedule,
             callback=callback,
             progress=progress,
+            validation=validation,
         )
     finally:
         bar.close()
-    return run.result(reason)
+    return run.result(reason, validation)

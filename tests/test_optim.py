@@ -248,3 +248,41 @@ def test_verbose_progress_bar_shows_loss_and_description(capsys):
     )
     err = capsys.readouterr().err
     assert "loss=" in err and "rank=1" in err
+
+
+def test_early_stopping_returns_the_best_iterate_of_the_heldout_loss():
+    # Train towards x = 1; the held-out loss is lowest at x = 0.5, reached at iteration 7.
+    def fun(params):
+        r = params[0] - 1.0
+        return 0.5 * float(r @ r), (r,)
+
+    def heldout(params):
+        r = params[0] - 0.5
+        return 0.5 * float(r @ r)
+
+    problem = Problem(fun, (np.zeros(1),), heldout_loss=heldout)
+    kw = dict(learning_rate=0.1, tol=0.0, max_iter=200, validation_every=1)
+    res = minimize(problem, n_iter_no_change=3, **kw)
+    iterates = 1 - 0.9 ** np.arange(res.n_iter + 1)
+    best = int(np.argmin(np.abs(iterates - 0.5)))
+    assert res.stop_reason == "early_stopping" and res.converged
+    assert res.best_iter == best == 7 and res.n_iter == best + 3
+    np.testing.assert_allclose(res.params[0], iterates[best], rtol=1e-12)
+    np.testing.assert_allclose(res.validation_loss, 0.5 * (iterates - 0.5) ** 2, rtol=1e-12)
+    assert res.validation_iter == list(range(res.n_iter + 1))
+    # Without n_iter_no_change the loop runs on and returns the last iterate.
+    plain = minimize(problem, **kw)
+    assert plain.stop_reason == "max_iter" and plain.best_iter is None
+    assert plain.validation_loss == [] and plain.params[0][0] > 0.99
+
+
+def test_early_stopping_checks_every_k_and_lets_the_last_iterate_compete():
+    def fun(params):
+        r = params[0] - 1.0
+        return 0.5 * float(r @ r), (r,)
+
+    problem = Problem(fun, (np.zeros(1),), heldout_loss=lambda p: -float(p[0][0]))
+    res = minimize(problem, learning_rate=0.1, tol=0.0, max_iter=25, n_iter_no_change=2,
+                   validation_every=10)  # fmt: skip
+    assert res.validation_iter == [0, 10, 20, 25] and res.best_iter == 25
+    np.testing.assert_allclose(res.params[0], 1 - 0.9**25, rtol=1e-12)

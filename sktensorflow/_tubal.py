@@ -5,6 +5,7 @@ import numpy as np
 from . import _backend
 from . import tproduct as tp
 from ._base import BaseOverparam, check_is_fitted
+from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
 from .metrics import count_above, effective_rank
 from .models import tubal as mt
@@ -12,7 +13,7 @@ from .models import tubal as mt
 __all__ = ["TubalFactorizer"]
 
 
-class TubalFactorizer(FoldInMixin, BaseOverparam):
+class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
     """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
 
     The data are a third-order tensor with tubes along the last axis (a 2-D
@@ -146,6 +147,7 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
+        **EarlyStoppingMixin._early_stopping_constraints,
         "symmetric": ["boolean"],
     }
 
@@ -155,6 +157,9 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         *,
         symmetric=False,
         init_scale=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         learning_rate="auto",
         solver="gd",
         solver_options=None,
@@ -169,6 +174,9 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         self.width = width
         self.symmetric = symmetric
         self.init_scale = init_scale
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.learning_rate = learning_rate
         self.solver = solver
         self.solver_options = solver_options
@@ -237,16 +245,24 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
             s0 = tp.tubal_singular_values(filled)
         sigma = float(s0.max()) if s0.size and s0.max() > 0 else 1.0
         rng = self._rng()
-        if observed.all():
-            data = mt.dense_data(self._to_backend(filled))
-        else:
-            data = mt.masked_data(
-                self._to_backend(filled), self._to_backend(observed.astype(float))
-            )
         params = tuple(self._to_backend(p) for p in self._initial_factors(rng, T.shape, sigma))
-        factors, result = self._run(params, data, sigma)
+        heldout = self._heldout_entries(observed, rng)
+        factors, result = self._run(params, self._data(filled, observed, heldout), sigma)
+        self._set_validation(result, heldout_total_sq(T[heldout] if heldout is not None else []))
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(factors, result)
+
+    def _data(self, filled, observed, heldout):
+        """The fitted entries and the withheld ones (``None``) as model data."""
+        fitted = observed if heldout is None else observed & ~heldout
+        if fitted.all():
+            return mt.dense_data(self._to_backend(filled)), None
+        data = mt.masked_data(self._to_backend(filled), self._to_backend(fitted.astype(float)))
+        if heldout is None:
+            return data, None
+        return data, mt.masked_data(
+            self._to_backend(filled), self._to_backend(heldout.astype(float))
+        )
 
     def _run(self, params, data, sigma):
         """Iterate on the factors' Fourier coordinates; final factors (numpy) and result.
@@ -257,13 +273,15 @@ class TubalFactorizer(FoldInMixin, BaseOverparam):
         instead of six. Records, the progress bar and the user's callback see the
         real factors (the problem's view).
         """
-        problem = mt.coordinate_problem(params, data, rate_scale=sigma)
+        data, heldout = data
+        problem = mt.coordinate_problem(params, data, rate_scale=sigma, heldout=heldout)
         result = self._minimize(
             problem,
             learning_rate=self._learning_rate(sigma),
             record=self._record,
             record_every=max(10, self.max_iter // 200),
             describe=lambda factors: f"rank={self._record(factors)['rank']}",
+            **self._validation_options(heldout),
         )
         return [_backend.to_numpy(p) for p in result.view], result
 

@@ -227,6 +227,7 @@ def problem(
     data_scale=1.0,
     tol=0.0,
     plateau_share=PLATEAU_SHARE,
+    heldout_mask=None,
 ):
     """The masked deep Tucker fit as a :class:`~sktensorflow.models._problem.Problem`.
 
@@ -252,6 +253,9 @@ def problem(
     tol, plateau_share : float, default=0.0, PLATEAU_SHARE
         The rate scale is ``min(1, plateau_share * initial_rate / tol)`` (``1``
         when ``tol == 0``), so the plateau of a small start never stops the fit.
+    heldout_mask : array of shape dims or None, default=None
+        1.0 on entries withheld from the fit: the problem's held-out loss is
+        ``½ Σ_heldout (X̂ - target)²`` (normalized units).
 
     Returns
     -------
@@ -274,10 +278,24 @@ def problem(
     def view(params):
         return (params[0] * data_scale, *params[1:])
 
-    unscaled = Problem(fun, start, view=view)
+    heldout_loss = _heldout_loss(target, heldout_mask, depth, form)
+    unscaled = Problem(fun, start, view=view, heldout_loss=heldout_loss)
     if tol == 0:
         return unscaled
     return replace(unscaled, rate_scale=min(1.0, plateau_share * initial_rate(unscaled) / tol))
+
+
+def _heldout_loss(target, mask, depth, form):
+    """``params -> ½ Σ mask (X̂ - target)²``, or ``None`` without a mask."""
+    if mask is None:
+        return None
+    order = tl.ndim(target)
+
+    def heldout_loss(params):
+        R = (to_tensor(params, order, depth, form) - target) * mask
+        return 0.5 * float(tl.sum(R * R))
+
+    return heldout_loss
 
 
 # -- balanced initialization (host, numpy) ----------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "DenseData",
     "MaskedData",
     "Measurements",
+    "coordinate_loss",
     "coordinate_loss_and_grad",
     "coordinate_problem",
     "coordinate_rms",
@@ -209,6 +210,13 @@ def _model_slices(Pa, Pb, k):
     return tp.irfft_tubes(Pa @ Pb.mT.conj(), k, slice_scale=_inverse_square_weights(k))
 
 
+def coordinate_loss(coords, data):
+    """The loss alone (no gradient) at the given Fourier coordinates."""
+    Pa = _backend.as_complex(coords[0])
+    Pb = Pa if len(coords) == 1 else _backend.as_complex(coords[1])
+    return _residual(_model_slices(Pa, Pb, data.shape[2]), data)[0]
+
+
 def coordinate_loss_and_grad(coords, data):
     """Loss and gradient with respect to the Fourier coordinates of the factors.
 
@@ -242,7 +250,7 @@ def _check_tube_length(params, data):
     return k
 
 
-def coordinate_problem(params, data, *, rate_scale=1.0):
+def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None):
     """The factorization as a :class:`~sktensorflow.models._problem.Problem` on coordinates.
 
     The loop iterates on the Fourier coordinates of ``params``; callbacks,
@@ -256,6 +264,9 @@ def coordinate_problem(params, data, *, rate_scale=1.0):
     rate_scale : float, default=1.0
         The problem's characteristic rate (``tol`` is relative to it), e.g. the
         largest Fourier-slice singular value of the data.
+    heldout : MaskedData, default=None
+        Entries withheld from ``data``: the problem's held-out loss is
+        ``½ ||M_heldout ⊙ (A * B^T - X)||²``.
 
     Returns
     -------
@@ -282,6 +293,7 @@ def coordinate_problem(params, data, *, rate_scale=1.0):
         scale=lambda coords: coordinate_rms(coords, k),
         view=lambda coords: from_coordinates(coords, k),
         rate_scale=rate_scale,
+        heldout_loss=None if heldout is None else lambda coords: coordinate_loss(coords, heldout),
     )
 
 

@@ -1,0 +1,99 @@
+"""Validation-based early stopping for the completion estimators.
+
+With a small initialization, the number of iterations is the rank selection:
+iterating longer fits more components, and on data that are not exactly low
+rank that means fitting noise. A share of the observed entries
+(``validation_fraction``) is withheld from the fit; the loop evaluates the
+held-out loss every ``VALIDATION_EVERY`` iterations, stops after
+``n_iter_no_change`` checks without improvement and returns the best iterate
+(:func:`sktensorflow._optim.minimize`).
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._sklearn_private import Interval
+
+__all__ = ["EarlyStoppingMixin", "VALIDATION_EVERY", "validation_split"]
+
+#: Iterations between two evaluations of the held-out loss.
+VALIDATION_EVERY = 10
+
+
+def validation_split(observed, fraction, rng):
+    """Entries withheld for validation: a random share of the observed ones.
+
+    Parameters
+    ----------
+    observed : ndarray of bool
+        ``True`` where an entry is observed.
+    fraction : float
+        Share of the observed entries to withhold, rounded, at least one and
+        leaving at least one for the fit (none when fewer than two are observed).
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    heldout : ndarray of bool, shaped like ``observed``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> observed = np.ones((4, 5), dtype=bool)
+    >>> heldout = validation_split(observed, 0.1, np.random.RandomState(0))
+    >>> int(heldout.sum())
+    2
+    """
+    index = np.flatnonzero(observed)
+    n_heldout = min(max(int(round(fraction * index.size)), 1), index.size - 1)
+    heldout = np.zeros(observed.shape, dtype=bool)
+    if n_heldout > 0:
+        heldout.flat[rng.choice(index, n_heldout, replace=False)] = True
+    return heldout
+
+
+class EarlyStoppingMixin:
+    """Parameters, loop options and fitted attributes of early stopping."""
+
+    _early_stopping_constraints: dict = {
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _heldout_entries(self, observed, rng):
+        """Withheld entries (``None`` without early stopping)."""
+        if not self.early_stopping:
+            return None
+        heldout = validation_split(observed, self.validation_fraction, rng)
+        return heldout if heldout.any() else None
+
+    def _validation_options(self, heldout):
+        """Options of the loop's early stopping."""
+        if heldout is None:
+            return {}
+        return {"n_iter_no_change": self.n_iter_no_change, "validation_every": VALIDATION_EVERY}
+
+    def _set_validation(self, result, total_sq):
+        """``validation_scores_`` (held-out R²), ``best_validation_score_``, ``best_iter_``.
+
+        ``total_sq`` is the held-out entries' sum of squared deviations from
+        their mean, in the units of the problem's held-out loss.
+        """
+        if not result.validation_loss:
+            self.validation_scores_ = self.best_validation_score_ = self.best_iter_ = None
+            self.validation_iter_ = None
+            return
+        losses = np.asarray(result.validation_loss)
+        self.validation_scores_ = 1.0 - 2.0 * losses / total_sq if total_sq > 0 else 0.0 * losses
+        self.validation_iter_ = np.asarray(result.validation_iter, dtype=int)
+        best = self.validation_iter_ == result.best_iter
+        self.best_validation_score_ = float(self.validation_scores_[best][0])
+        self.best_iter_ = int(result.best_iter)
+
+
+def heldout_total_sq(values):
+    """Sum of squared deviations from the mean (the R² denominator)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.sum((values - values.mean()) ** 2)) if values.size else 0.0

@@ -5,6 +5,7 @@ import tensorly as tl
 
 from . import _backend
 from ._base import BaseOverparam, Integral, Interval, Real, StrOptions, check_is_fitted
+from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
 from .metrics import multilinear_rank
 from .models import deep_tucker as dtm
@@ -12,7 +13,7 @@ from .models import deep_tucker as dtm
 __all__ = ["DeepTucker"]
 
 
-class DeepTucker(FoldInMixin, BaseOverparam):
+class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
     """Deep Tucker factorization by gradient descent from a small balanced start.
 
     Fits ``X̂ = G ×_0 U_0 ×_1 U_1 ⋯`` to the observed entries of ``X`` (``NaN``
@@ -154,6 +155,7 @@ class DeepTucker(FoldInMixin, BaseOverparam):
 
     _parameter_constraints: dict = {
         **BaseOverparam._parameter_constraints,
+        **EarlyStoppingMixin._early_stopping_constraints,
         "width": [Interval(Integral, 1, None, closed="left"), None],
         "depth": [Interval(Integral, 1, None, closed="left")],
         "factor_form": [StrOptions(set(dtm.FORMS))],
@@ -167,6 +169,9 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         depth=1,
         factor_form="product",
         init_scale=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         learning_rate="auto",
         solver="flow",
         solver_options=None,
@@ -182,6 +187,9 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         self.depth = depth
         self.factor_form = factor_form
         self.init_scale = init_scale
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.learning_rate = learning_rate
         self.solver = solver
         self.solver_options = solver_options
@@ -230,35 +238,48 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         observed = ~np.isnan(X)
         if not observed.any():
             raise ValueError("X has no observed entry (every entry is NaN).")
-        p = float(observed.mean())
-        filled = np.where(observed, X, 0.0)
-        with _backend.backend_context("numpy"):
-            self.data_scale_ = dtm.spectral_scale(filled) / p or 1.0
-            self.widths_, self.init_scale_, learning_rate = self._settings(X.shape)
-            init = dtm.init_params(
-                self._rng(), X.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
-            )
-        problem = dtm.problem(
-            tuple(self._to_backend(a) for a in init),
-            self._to_backend(filled / self.data_scale_),
-            None if observed.all() else self._to_backend(observed.astype(float)),
-            depth=self.depth,
-            form=self.factor_form,
-            coef=1.0 / p,
-            data_scale=self.data_scale_,
-            tol=self.tol,
-        )
+        filled, rng = np.where(observed, X, 0.0), self._rng()
+        init, learning_rate = self._start(filled, observed, rng)
+        heldout = self._heldout_entries(observed, rng)
         record = self._record(X.ndim)
         result = self._minimize(
-            problem,
+            self._problem(init, filled, observed, heldout),
             learning_rate=learning_rate,
             record=record,
             record_every=max(1, self.max_iter // 200),
             describe=lambda view: f"rank={record(view)['rank']}",
+            **self._validation_options(heldout),
         )
         self.loss_curve_ = self.loss_curve_ * self.data_scale_**2
+        heldout_values = X[heldout] / self.data_scale_ if heldout is not None else []
+        self._set_validation(result, heldout_total_sq(heldout_values))
         with _backend.backend_context("numpy"):
             self._set_fitted([_backend.to_numpy(a) for a in result.view], result, X.ndim)
+
+    def _start(self, filled, observed, rng):
+        """Data scale, widths and initial scale (fitted attributes), start and step."""
+        with _backend.backend_context("numpy"):
+            self.data_scale_ = dtm.spectral_scale(filled) / float(observed.mean()) or 1.0
+            self.widths_, self.init_scale_, learning_rate = self._settings(filled.shape)
+            init = dtm.init_params(
+                rng, filled.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
+            )
+        return init, learning_rate
+
+    def _problem(self, init, filled, observed, heldout):
+        """The model's problem on the normalized data, without the withheld entries."""
+        fitted = observed if heldout is None else observed & ~heldout
+        return dtm.problem(
+            tuple(self._to_backend(a) for a in init),
+            self._to_backend(filled / self.data_scale_),
+            None if fitted.all() else self._to_backend(fitted.astype(float)),
+            depth=self.depth,
+            form=self.factor_form,
+            coef=1.0 / float(fitted.mean()),
+            data_scale=self.data_scale_,
+            tol=self.tol,
+            heldout_mask=None if heldout is None else self._to_backend(heldout.astype(float)),
+        )
 
     def _record(self, order):
         """Rank and core slice norms of the parameters in the data's units."""
@@ -292,6 +313,12 @@ class DeepTucker(FoldInMixin, BaseOverparam):
         self._design = Vt[: self.multilinear_rank_[0]].T
         self.components_ = self._design.T.reshape((-1, *self.feature_shape_)).copy()
         self._n_features_out = self._design.shape[1]
+
+    def _fitted_values(self):
+        core = _backend.to_numpy(self.core_)
+        factors = [_backend.to_numpy(U) for U in self.factors_]
+        with _backend.backend_context("numpy"):
+            return tl.tucker_to_tensor((core, factors))
 
     def to_tensorly(self):
         """The fitted model as a tensorly ``TuckerTensor`` (numpy arrays).

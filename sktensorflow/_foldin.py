@@ -24,7 +24,9 @@ class FoldInMixin:
 
     Subclasses set, when fitted, ``feature_shape_`` (shape of one row) and
     ``_design`` (ndarray of shape ``(prod(feature_shape_), n_coefficients)``),
-    and name the coefficient count in ``_coefficients_name`` for messages.
+    name the coefficient count in ``_coefficients_name`` for messages, and
+    implement ``_fitted_values()``: the fitted model's tensor (host array) for
+    :meth:`fit_complete`.
     """
 
     _coefficients_name = "n_components"
@@ -116,6 +118,30 @@ class FoldInMixin:
         Xv = self._validate_rows(X)
         filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
         return self._as_input_namespace(filled, X)
+
+    def fit_complete(self, X, y=None):
+        """Fit to ``X`` and return it with its missing entries filled by the fitted model.
+
+        The completion analogue of ``fit_transform``: the filled entries are the
+        fitted model's values there, which is the completion the fit computed.
+        :meth:`complete` instead folds each row in on the fitted non-sample
+        factors, for rows the model was not fitted on.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            ``NaN`` for missing entries.
+        y : Ignored
+
+        Returns
+        -------
+        X_completed : ndarray shaped like ``X``
+            Observed entries unchanged, missing ones from the fitted model.
+        """
+        self.fit(X, y)
+        Xv = self._validate_rows(X)
+        fitted = self._fitted_values().reshape(Xv.shape)
+        return self._as_input_namespace(np.where(np.isnan(Xv), fitted, Xv), X)
 
     def score(self, X, y=None):
         """Fold-in R² on a deterministic hold-out share of each row's entries.

@@ -307,6 +307,11 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         self.singular_values_history_ = np.asarray(result.history["singular_values"])
         self._n_features_out = rank * k
 
+    def _fitted_values(self):
+        A, B = (_backend.to_numpy(f) for f in self.factors_)
+        with _backend.backend_context("numpy"):
+            return tp.t_product(A, tp.t_transpose(B))
+
     def to_tensorly(self):
         """The truncated t-SVD ``(U, S, V)`` of the fitted tensor, as numpy arrays.
 

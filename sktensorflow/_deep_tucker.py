@@ -55,6 +55,17 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         is 1. ``None``: ``1e-3 ** (1 / (P - 2))`` with ``P = X.ndim * depth + 1``
         the number of matrices on a path through the model, so that the initial
         growth rate, and hence the initial plateau, is the same at every depth.
+    early_stopping : bool, default=False
+        Withhold ``validation_fraction`` of the observed entries (drawn with
+        ``random_state``), evaluate the error on them every 10 iterations, stop
+        after ``n_iter_no_change`` evaluations without improvement and keep the
+        best iterate. With a small initialization the stopping time selects the
+        rank, so on data that are not exactly low-rank this keeps the fit from
+        fitting noise.
+    validation_fraction : float, default=0.1
+        Share of the observed entries withheld when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Evaluations of the held-out error without improvement before stopping.
     learning_rate : float or "auto", default="auto"
         Step (``"gd"``), first trial step (``"flow"``) or step size (``"adam"``).
         ``"auto"``: ``1 / P`` for ``"gd"``/``"flow"`` (the stability bound is
@@ -125,6 +136,15 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         The initial core slice norm used (``None`` resolved).
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
+    validation_scores_ : ndarray of shape (n_checks,) or None
+        R² of the model on the withheld entries at each evaluation
+        (``None`` without early stopping).
+    validation_iter_ : ndarray of shape (n_checks,) or None
+        Iterations of those evaluations.
+    best_validation_score_ : float or None
+        The largest of ``validation_scores_``: the returned model's.
+    best_iter_ : int or None
+        Iteration of the returned model (early stopping only).
     n_iter_ : int
         Accepted iterations.
     n_grad_evals_ : int

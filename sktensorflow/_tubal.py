@@ -39,6 +39,17 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         * N(0, 1) / sqrt(width)``, with ``sigma`` the largest Fourier-slice
         singular value of the zero-filled data, so that the start is
         ``init_scale`` times the size of a fitted factor whatever the data scale.
+    early_stopping : bool, default=False
+        Withhold ``validation_fraction`` of the observed entries (drawn with
+        ``random_state``), evaluate the error on them every 10 iterations, stop
+        after ``n_iter_no_change`` evaluations without improvement and keep the
+        best iterate. With a small initialization the stopping time selects the
+        rank, so on data that are not exactly low-rank this keeps the fit from
+        fitting noise.
+    validation_fraction : float, default=0.1
+        Share of the observed entries withheld when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Evaluations of the held-out error without improvement before stopping.
     learning_rate : float or "auto", default="auto"
         Step of ``solver="gd"`` (first trial step for ``"flow"``, step of
         ``"adam"``). ``"auto"`` is ``0.3 / sigma`` (``0.15 / sigma`` when
@@ -96,6 +107,15 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         The step used.
     feature_shape_ : tuple
         Shape of one sample, ``X.shape[1:]``.
+    validation_scores_ : ndarray of shape (n_checks,) or None
+        R² of the model on the withheld entries at each evaluation
+        (``None`` without early stopping).
+    validation_iter_ : ndarray of shape (n_checks,) or None
+        Iterations of those evaluations.
+    best_validation_score_ : float or None
+        The largest of ``validation_scores_``: the returned model's.
+    best_iter_ : int or None
+        Iteration of the returned model (early stopping only).
     n_iter_ : int
         Accepted iterations.
     n_grad_evals_ : int

@@ -14,6 +14,7 @@ from sktensorflow._deep_tucker import DeepTucker
 from sktensorflow._foldin import masked_r2
 from sktensorflow._optim import minimize
 from sktensorflow.datasets import make_low_multilinear_rank
+from sktensorflow.metrics import relative_error
 from sktensorflow.models import deep_tucker as dtm
 from sktensorflow.models._problem import initial_rate
 
@@ -281,3 +282,25 @@ def test_masked_r2_uses_r2_score_with_guard():
     one[0, 0] = True
     assert masked_r2(y, p, one) == 0.0
     assert masked_r2(np.full((4, 5), 0.1), p, mask) == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_and_fit_complete():
+    X, truth = make_low_multilinear_rank(
+        (12, 10, 8), (2, 2, 2), observed_fraction=0.5, noise=0.2, random_state=0
+    )
+    missing = np.isnan(X)
+    plain = DeepTucker(random_state=0)
+    plain_completed = plain.fit_complete(X)
+    assert plain.validation_scores_ is None and plain.best_iter_ is None
+    fitted = tl.tucker_to_tensor(plain.to_tensorly())
+    np.testing.assert_array_equal(plain_completed[~missing], X[~missing])
+    np.testing.assert_allclose(plain_completed[missing], fitted[missing], rtol=1e-10)
+    est = DeepTucker(early_stopping=True, random_state=0)
+    completed = est.fit_complete(X)
+    scores = est.validation_scores_
+    assert scores.shape == est.validation_iter_.shape
+    assert est.best_validation_score_ == scores.max() > 0.5
+    assert est.best_iter_ == est.validation_iter_[np.argmax(scores)] <= est.n_iter_
+    error = relative_error(completed[missing], truth.tensor[missing])
+    assert error < relative_error(plain_completed[missing], truth.tensor[missing])

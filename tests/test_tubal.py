@@ -268,3 +268,35 @@ def test_pytorch_model_parity(kind, symmetric):
     assert np.isclose(t_loss, loss)
     for g, t_g in zip(grads, t_grads, strict=True):
         np.testing.assert_allclose(t_g.numpy(), g, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_keeps_the_best_held_out_iterate():
+    X, truth = make_tubal_low_rank(
+        (30, 25, 4), 2, observed_fraction=0.6, noise=0.3, random_state=0
+    )
+    missing = np.isnan(X)
+    plain = TubalFactorizer(width=10, random_state=0)
+    plain_error = relative_error(plain.fit_complete(X)[missing], truth.tensor[missing])
+    assert plain.validation_scores_ is None and plain.best_iter_ is None
+    est = TubalFactorizer(width=10, early_stopping=True, random_state=0)
+    error = relative_error(est.fit_complete(X)[missing], truth.tensor[missing])
+    scores, iters = est.validation_scores_, est.validation_iter_
+    assert scores.shape == iters.shape and iters[0] == 0 and np.all(np.diff(iters) > 0)
+    assert est.best_validation_score_ == scores.max() > 0.5
+    assert est.best_iter_ == iters[np.argmax(scores)] <= est.n_iter_
+    # Noise is fitted after the signal: the held-out error stops improving early.
+    assert est.stop_reason_ == "early_stopping" and est.n_iter_ < plain.n_iter_
+    assert error < plain_error
+
+
+def test_fit_complete_fills_with_the_fitted_model():
+    X, truth = make_tubal_low_rank((20, 15, 4), 2, observed_fraction=0.5, random_state=0)
+    est = TubalFactorizer(width=6, random_state=0)
+    completed = est.fit_complete(X)
+    A, B = est.factors_
+    fitted = tp.t_product(A, tp.t_transpose(B))
+    missing = np.isnan(X)
+    np.testing.assert_array_equal(completed[~missing], X[~missing])
+    np.testing.assert_allclose(completed[missing], fitted[missing], rtol=1e-12)
+    assert relative_error(completed, truth.tensor) < 1e-2

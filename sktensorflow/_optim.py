@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._monitoring import Recorder, Validation
 from ._steps import SOLVERS, make_step_rule
 from .models._problem import Problem, max_ratio
 
@@ -126,67 +127,6 @@ class Schedule:
         self.index += 1
         self.next_time = next(self._times, np.inf)
         return new
-
-
-class _Recorder:
-    """Records ``record(view)`` (and the held-out loss) every ``every`` iterations."""
-
-    def __init__(self, problem, record, every):
-        self.view, self.record, self.every = problem.view, record, max(int(every), 1)
-        self.heldout = problem.heldout_loss
-        self.history, self.iters, self.times = {}, [], []
-
-    def __call__(self, params, n_iter, time, force=False):
-        if (self.record is None and self.heldout is None) or not (
-            force or n_iter % self.every == 0
-        ):
-            return
-        if self.iters and self.iters[-1] == n_iter:
-            return
-        values = {} if self.record is None else dict(self.record(self.view(params)))
-        if self.heldout is not None:
-            values["heldout_loss"] = float(self.heldout(params))
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
-        self.iters.append(n_iter)
-        self.times.append(time)
-
-
-class _Validation:
-    """Early stopping on the problem's held-out loss, keeping the best iterate.
-
-    The held-out loss is evaluated every ``every`` iterations; the loop stops
-    after ``patience`` evaluations in a row that do not improve on the best by
-    more than ``tol`` relative to it.
-    """
-
-    def __init__(self, heldout_loss, patience, every, tol):
-        self.heldout_loss, self.patience = heldout_loss, patience
-        self.every, self.tol = max(int(every), 1), tol
-        self.losses, self.iters = [], []
-        self.best, self.best_iter, self.best_params, self.misses = math.inf, None, None, 0
-
-    def check(self, params, n_iter):
-        """``"early_stopping"`` once the held-out loss has stopped improving."""
-        if n_iter % self.every != 0:
-            return None
-        self._evaluate(params, n_iter)
-        return "early_stopping" if self.misses >= self.patience else None
-
-    def _evaluate(self, params, n_iter):
-        loss = float(self.heldout_loss(params))
-        self.losses.append(loss)
-        self.iters.append(n_iter)
-        if self.best_params is None or loss < self.best - self.tol * abs(self.best):
-            self.best, self.best_iter, self.best_params, self.misses = loss, n_iter, params, 0
-        else:
-            self.misses += 1
-
-    def finish(self, params, n_iter):
-        """The best parameters, the last iterate competing too."""
-        if self.iters[-1] != n_iter:
-            self._evaluate(params, n_iter)
-        return self.best_params
 
 
 def _check_finite(loss, solver):
@@ -420,10 +360,10 @@ def minimize(
     rule = make_step_rule(solver, learning_rate, solver_options)
     validation = None
     if n_iter_no_change is not None and problem.heldout_loss is not None:
-        validation = _Validation(
+        validation = Validation(
             problem.heldout_loss, n_iter_no_change, validation_every, validation_tol
         )
-    run = _Run(problem, solver, _Recorder(problem, record, record_every))
+    run = _Run(problem, solver, Recorder(problem, record, record_every))
     bar, progress = _progress(verbose, max_iter, describe, problem.view)
     try:
         reason = _iterate(

@@ -163,13 +163,13 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return _backend.to_backend(array)
 
     # -- optimization ------------------------------------------------------------
-    def _preferred_solver_options(self, problem):
+    def _preferred_solver_options(self):
         """Options this estimator prefers for the rules that take them (user's win)."""
         return {}
 
-    def _solver_options(self, problem):
+    def _solver_options(self):
         taken = step_rule_options(self.solver)
-        preferred = self._preferred_solver_options(problem)
+        preferred = self._preferred_solver_options()
         return {
             **{k: v for k, v in preferred.items() if k in taken},
             **(self.solver_options or {}),
@@ -186,7 +186,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             problem,
             solver=self.solver,
             learning_rate=learning_rate,
-            solver_options=self._solver_options(problem),
+            solver_options=self._solver_options(),
             max_iter=self.max_iter,
             tol=self.tol,
             callback=self.callback,

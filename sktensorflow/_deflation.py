@@ -305,8 +305,8 @@ class DeflationFlowCP(BaseSymmetricCP):
         self._set_components(result.view[0], coefs)
         self._set_trajectory(result, log, coefs, lam, target_sq)
 
-    def _preferred_solver_options(self, problem):
-        return {**super()._preferred_solver_options(problem), "rtol": 1e-3}
+    def _preferred_solver_options(self):
+        return {**super()._preferred_solver_options(), "rtol": 1e-3}
 
     def _learning_rate(self, t_norm):
         if self.learning_rate != "auto":

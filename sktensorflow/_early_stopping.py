@@ -15,7 +15,7 @@ import numpy as np
 
 from ._sklearn_private import Interval
 
-__all__ = ["EarlyStoppingMixin", "VALIDATION_EVERY", "validation_split"]
+__all__ = ["EarlyStoppingMixin", "VALIDATION_EVERY", "heldout_total_sq", "validation_split"]
 
 #: Iterations between two evaluations of the held-out loss.
 VALIDATION_EVERY = 10

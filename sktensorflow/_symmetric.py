@@ -122,7 +122,7 @@ class BaseSymmetricCP(BaseOverparam):
         target_sq = scp.target_norm_sq(target)
         return target, target_sq, (np.sqrt(target_sq) if target_sq > 0 else 1.0)
 
-    def _preferred_solver_options(self, problem):
+    def _preferred_solver_options(self):
         """Error control relative to the columns' norms only (no absolute floor)."""
         return {"atol": 0.0}
 

@@ -267,7 +267,8 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         rng = self._rng()
         params = tuple(self._to_backend(p) for p in self._initial_factors(rng, T.shape, sigma))
         heldout = self._heldout_entries(observed, rng)
-        factors, result = self._run(params, self._data(filled, observed, heldout), sigma)
+        data, heldout_data = self._data(filled, observed, heldout)
+        factors, result = self._run(params, data, heldout_data, sigma)
         self._set_validation(result, heldout_total_sq(T[heldout] if heldout is not None else []))
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(factors, result)
@@ -284,7 +285,7 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
             self._to_backend(filled), self._to_backend(heldout.astype(float))
         )
 
-    def _run(self, params, data, sigma):
+    def _run(self, params, data, heldout, sigma):
         """Iterate on the factors' Fourier coordinates; final factors (numpy) and result.
 
         The coordinates are an isometric reparametrization
@@ -293,7 +294,6 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         instead of six. Records, the progress bar and the user's callback see the
         real factors (the problem's view).
         """
-        data, heldout = data
         problem = mt.coordinate_problem(params, data, rate_scale=sigma, heldout=heldout)
         result = self._minimize(
             problem,

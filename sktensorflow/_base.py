@@ -179,7 +179,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """Run the shared loop on ``problem`` with this estimator's solver settings.
 
         Sets the diagnostics every estimator has: ``n_iter_``, ``n_grad_evals_``,
-        ``loss_curve_``, ``time_curve_``, ``stop_reason_``, ``learning_rate_``,
+        ``n_escapes_``, ``loss_curve_``, ``time_curve_``, ``stop_reason_``, ``learning_rate_``,
         ``history_iter_`` and ``history_time_``, and returns the result.
         """
         result = minimize(
@@ -195,13 +195,13 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         )
         if not result.converged:
             warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations; increase max_iter or tol.",
+                self._convergence_message(result),
                 ConvergenceWarning,
                 stacklevel=_outside_package_stacklevel(),
             )
         self.n_iter_ = result.n_iter
         self.n_grad_evals_ = result.n_grad_evals
+        self.n_escapes_ = result.n_escapes
         self.loss_curve_ = result.loss_curve
         self.time_curve_ = result.time_curve
         self.stop_reason_ = result.stop_reason
@@ -209,6 +209,20 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.history_iter_ = np.asarray(result.history_iter, dtype=int)
         self.history_time_ = np.asarray(result.history_time, dtype=float)
         return result
+
+    def _convergence_message(self, result):
+        name = type(self).__name__
+        if result.stop_reason == "saddle":
+            return (
+                f"{name} stopped at a saddle point: after {result.n_escapes} re-seedings the "
+                f"residual still has a direction the model would count as a component, so "
+                f"the fitted rank is too low. Try another random_state, a larger width or "
+                f"a smaller init_scale."
+            )
+        return (
+            f"{name} did not converge in max_iter={self.max_iter} iterations; "
+            f"increase max_iter or tol."
+        )
 
     # -- output ------------------------------------------------------------------
     def _as_input_namespace(self, array, X):

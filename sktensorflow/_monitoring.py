@@ -1,14 +1,17 @@
-"""What the loop watches besides the loss: periodic records and the held-out loss.
+"""What the loop watches besides the loss: records, the held-out loss, schedules.
 
 :class:`Recorder` stores user-defined records (and the held-out loss) every few
 iterations; :class:`Validation` implements early stopping on the problem's
-held-out loss and keeps the best iterate. Both are driven by
+held-out loss and keeps the best iterate; :class:`Schedule` applies actions to
+the parameters at given flow times. All are driven by
 :func:`sktensorflow._optim.minimize`.
 """
 
 import math
 
-__all__ = ["Recorder", "Validation"]
+import numpy as np
+
+__all__ = ["Recorder", "Schedule", "Validation"]
 
 
 class Recorder:
@@ -70,3 +73,29 @@ class Validation:
         if self.iters[-1] != n_iter:
             self._evaluate(params, n_iter)
         return self.best_params
+
+
+class Schedule:
+    """Actions applied to the parameters at given flow times.
+
+    Parameters
+    ----------
+    times : iterable of float
+        Increasing flow times (may be infinite, e.g. a generator).
+    action : callable
+        ``action(params, time, index) -> params`` returns the parameters to
+        continue from, or ``None`` to stop the loop.
+    """
+
+    def __init__(self, times, action):
+        self._times = iter(times)
+        self.action = action
+        self.index = 0
+        self.next_time = next(self._times, np.inf)
+
+    def fire(self, params, time):
+        """Apply the action and advance to the following event time."""
+        new = self.action(params, time, self.index)
+        self.index += 1
+        self.next_time = next(self._times, np.inf)
+        return new

@@ -25,7 +25,10 @@ of the parameters; ``target_loss``; ``max_time`` (flow time); ``max_iter``;
 early stopping on the problem's held-out loss (``n_iter_no_change``, returning
 the best iterate);
 a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
-:class:`Schedule` action returning ``None``.
+:class:`Schedule` action returning ``None``. A ``tol`` stop is
+checked for a saddle first: when the problem's ``escape`` finds an unexplained
+direction, the loop continues from the re-seeded parameters (at most
+``max_escapes`` times, then it stops with ``"saddle"``).
 """
 
 import math
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._monitoring import Recorder, Validation
+from ._monitoring import Recorder, Schedule, Validation
 from ._steps import SOLVERS, make_step_rule
 from .models._problem import Problem, max_ratio
 
@@ -70,10 +73,13 @@ class OptimResult:
     n_grad_evals : int
         Evaluations of ``fun``, rejected trial steps included.
     converged : bool
-        ``False`` only when the loop stopped at ``max_iter``.
+        ``False`` when the loop stopped at ``max_iter`` or at a saddle.
     stop_reason : str
         ``"tol"``, ``"target_loss"``, ``"max_time"``, ``"max_iter"``,
-        ``"early_stopping"``, ``"callback"`` or ``"schedule"``.
+        ``"saddle"``, ``"early_stopping"``, ``"callback"`` or ``"schedule"``.
+    n_escapes : int
+        Saddle escapes: restarts from parameters re-seeded by the problem's
+        ``escape``.
     history : dict of str to list
         Values returned by ``record``, one entry per recorded iteration (plus
         ``"heldout_loss"`` when the problem has a held-out loss).
@@ -101,32 +107,7 @@ class OptimResult:
     validation_loss: list = field(default_factory=list)
     validation_iter: list = field(default_factory=list)
     best_iter: int | None = None
-
-
-class Schedule:
-    """Actions applied to the parameters at given flow times.
-
-    Parameters
-    ----------
-    times : iterable of float
-        Increasing flow times (may be infinite, e.g. a generator).
-    action : callable
-        ``action(params, time, index) -> params`` returns the parameters to
-        continue from, or ``None`` to stop the loop.
-    """
-
-    def __init__(self, times, action):
-        self._times = iter(times)
-        self.action = action
-        self.index = 0
-        self.next_time = next(self._times, np.inf)
-
-    def fire(self, params, time):
-        """Apply the action and advance to the following event time."""
-        new = self.action(params, time, self.index)
-        self.index += 1
-        self.next_time = next(self._times, np.inf)
-        return new
+    n_escapes: int = 0
 
 
 def _check_finite(loss, solver):
@@ -162,7 +143,7 @@ class _Run:
         self.params = problem.start
         self.loss, self.grads = problem.fun(self.params)
         _check_finite(self.loss, solver)
-        self.n_evals, self.time, self.n_iter = 1, 0.0, 0
+        self.n_evals, self.time, self.n_iter, self.n_escapes = 1, 0.0, 0, 0
         self.losses, self.times = [self.loss], [0.0]
         recorder(self.params, 0, 0.0, force=True)
 
@@ -197,7 +178,7 @@ class _Run:
             time_curve=np.asarray(self.times),
             n_iter=self.n_iter,
             n_grad_evals=self.n_evals,
-            converged=reason != "max_iter",
+            converged=reason not in ("max_iter", "saddle"),
             stop_reason=reason,
             history=self.recorder.history,
             history_iter=self.recorder.iters,
@@ -205,6 +186,7 @@ class _Run:
             validation_loss=[] if validation is None else validation.losses,
             validation_iter=[] if validation is None else validation.iters,
             best_iter=None if validation is None else validation.best_iter,
+            n_escapes=self.n_escapes,
         )
 
 
@@ -221,6 +203,22 @@ def _converged(run, tol, target_loss):
         return "tol"
     if target_loss is not None and run.loss <= target_loss:
         return "target_loss"
+    return None
+
+
+def _escape_saddle(run, max_escapes):
+    """At a ``tol`` point: ``"tol"`` if it is a genuine end, ``"saddle"`` past the
+    escape budget, else ``None`` after restarting from the re-seeded parameters."""
+    if run.problem.escape is None:
+        return "tol"
+    new = run.problem.escape(run.params, run.grads)
+    if new is None:
+        return "tol"
+    if run.n_escapes >= max_escapes:
+        return "saddle"
+    run.recorder(run.params, run.n_iter, run.time, force=True)
+    run.restart(new)
+    run.n_escapes += 1
     return None
 
 
@@ -248,13 +246,26 @@ def _ask_callback(run, callback):
 
 
 def _iterate(
-    run, rule, *, max_iter, tol, target_loss, max_time, schedule, callback, progress, validation
+    run,
+    rule,
+    *,
+    max_iter,
+    tol,
+    target_loss,
+    max_time,
+    schedule,
+    callback,
+    progress,
+    validation,
+    max_escapes,
 ):
     """The loop itself; returns the stopping reason."""
     if validation is not None:
         validation.check(run.params, 0)
     while run.n_iter < max_iter:
         reason = _converged(run, tol, target_loss)
+        if reason == "tol":
+            reason = _escape_saddle(run, max_escapes)
         if reason:
             return reason
         horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
@@ -290,6 +301,7 @@ def minimize(
     n_iter_no_change=None,
     validation_every=10,
     validation_tol=0.0,
+    max_escapes=10,
 ):
     """Minimize ``problem`` from its start with the step rule ``solver``.
 
@@ -341,6 +353,10 @@ def minimize(
         Iterations between validation checks.
     validation_tol : float, default=0.0
         Relative improvement of the held-out loss that counts as one.
+    max_escapes : int, default=10
+        Saddle escapes allowed (restarts from ``problem.escape``'s re-seeded
+        parameters when the ``tol`` test passes at an unexplained residual);
+        past them the loop stops with ``"saddle"``.
 
     Returns
     -------
@@ -377,6 +393,7 @@ def minimize(
             callback=callback,
             progress=progress,
             validation=validation,
+            max_escapes=max_escapes,
         )
     finally:
         bar.close()

@@ -286,3 +286,43 @@ def test_early_stopping_checks_every_k_and_lets_the_last_iterate_compete():
                    validation_every=10)  # fmt: skip
     assert res.validation_iter == [0, 10, 20, 25] and res.best_iter == 25
     np.testing.assert_allclose(res.params[0], 1 - 0.9**25, rtol=1e-12)
+
+
+def _two_wells():
+    """``¼ (x² - 1)² + ½ y²``: a saddle at ``x = 0``, minima at ``x = ±1``."""
+
+    def fun(p):
+        (z,) = p
+        x, y = z
+        loss = 0.25 * (x * x - 1) ** 2 + 0.5 * y * y
+        return float(loss), (np.array([x * (x * x - 1), y]),)
+
+    return fun
+
+
+def test_a_tol_stop_with_an_escape_continues_from_the_reseeded_point():
+    seen = []
+
+    def escape(params, grads):
+        seen.append(params[0].copy())
+        x = params[0][0]
+        return None if abs(x) > 0.5 else (np.array([0.1, params[0][1]]),)
+
+    problem = Problem(_two_wells(), (np.array([0.0, 1.0]),), scale=lambda p: (1.0,), escape=escape)
+    res = minimize(problem, solver="gd", learning_rate=0.5, tol=1e-6, max_iter=5000)
+    assert res.stop_reason == "tol" and res.converged
+    assert res.n_escapes == 1 and len(seen) == 2
+    assert abs(seen[0][0]) < 1e-12  # first stop: the saddle x = 0
+    np.testing.assert_allclose(res.params[0], [1.0, 0.0], atol=1e-5)
+
+
+def test_an_escape_that_never_ends_stops_at_the_budget_as_a_saddle():
+    problem = Problem(
+        _two_wells(),
+        (np.array([0.0, 1.0]),),
+        scale=lambda p: (1.0,),
+        escape=lambda params, grads: (np.array([0.0, params[0][1]]),),
+    )
+    res = minimize(problem, learning_rate=0.5, tol=1e-6, max_iter=5000, max_escapes=3)
+    assert res.stop_reason == "saddle" and not res.converged
+    assert res.n_escapes == 3

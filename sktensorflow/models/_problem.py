@@ -55,6 +55,12 @@ class Problem:
     heldout_loss : callable or None, default=None
         ``heldout_loss(params) -> float``: the loss on entries withheld from
         ``fun``, for validation-based early stopping.
+    escape : callable or None, default=None
+        ``escape(params, grads) -> tuple or None``, asked when the ``tol`` test
+        passes: ``None`` if the point is a genuine end (no part of the target the
+        model would count as a component is left unexplained), else parameters
+        to continue from (small columns re-seeded along the unexplained
+        direction). A ``tol`` stop is a saddle unless this returns ``None``.
 
     Examples
     --------
@@ -73,6 +79,7 @@ class Problem:
     rate_scale: float = 1.0
     loss_atol: float = 0.0
     heldout_loss: Callable | None = None
+    escape: Callable | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "start", tuple(self.start))

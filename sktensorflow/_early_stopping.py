@@ -15,7 +15,13 @@ import numpy as np
 
 from ._sklearn_private import Interval
 
-__all__ = ["EarlyStoppingMixin", "VALIDATION_EVERY", "heldout_total_sq", "validation_split"]
+__all__ = [
+    "EarlyStoppingMixin",
+    "VALIDATION_EVERY",
+    "heldout_total_sq",
+    "missing_fibre_axes",
+    "validation_split",
+]
 
 #: Iterations between two evaluations of the held-out loss.
 VALIDATION_EVERY = 10
@@ -24,13 +30,20 @@ VALIDATION_EVERY = 10
 def validation_split(observed, fraction, rng):
     """Entries withheld for validation: a random share of the observed ones.
 
+    The withheld entries follow the structure of the missing ones, so that the
+    validation error measures the task the fit faces: when every fibre along
+    some non-sample axes is observed entirely or not at all (a photograph with
+    whole pixels missing, all channels at once), whole fibres are withheld;
+    otherwise single entries are.
+
     Parameters
     ----------
     observed : ndarray of bool
-        ``True`` where an entry is observed.
+        ``True`` where an entry is observed; axis 0 is the sample axis.
     fraction : float
-        Share of the observed entries to withhold, rounded, at least one and
-        leaving at least one for the fit (none when fewer than two are observed).
+        Share of the observed entries (or fibres) to withhold, rounded, at least
+        one and leaving at least one for the fit (none when fewer than two are
+        observed).
     rng : numpy.random.RandomState
 
     Returns
@@ -44,7 +57,45 @@ def validation_split(observed, fraction, rng):
     >>> heldout = validation_split(observed, 0.1, np.random.RandomState(0))
     >>> int(heldout.sum())
     2
+    >>> pixels = np.random.RandomState(0).rand(6, 5, 1) < 0.5
+    >>> photo = np.repeat(pixels, 3, axis=2)
+    >>> heldout = validation_split(photo, 0.2, np.random.RandomState(0))
+    >>> bool((heldout == heldout[:, :, :1]).all()), int(heldout.sum()) % 3
+    (True, 0)
     """
+    axes = missing_fibre_axes(observed)
+    reduced = observed
+    for axis in axes:
+        reduced = np.take(reduced, [0], axis=axis)
+    heldout = _random_share(reduced, fraction, rng)
+    return np.broadcast_to(heldout, observed.shape) & observed
+
+
+def missing_fibre_axes(observed):
+    """Non-sample axes along which every fibre is observed entirely or not at all.
+
+    Empty when nothing is missing or when the mask varies along no non-sample
+    axis (whole samples missing: there is no structure within a sample to follow).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pixels = np.array([[True, False], [False, True]])[:, :, None]
+    >>> missing_fibre_axes(np.repeat(pixels, 3, axis=2))
+    (2,)
+    """
+    if observed.all() or observed.ndim < 2:
+        return ()
+    axes = tuple(
+        axis
+        for axis in range(1, observed.ndim)
+        if (observed == np.take(observed, [0], axis=axis)).all()
+    )
+    return () if len(axes) == observed.ndim - 1 else axes
+
+
+def _random_share(observed, fraction, rng):
+    """A random share ``fraction`` of the ``True`` entries of ``observed``."""
     index = np.flatnonzero(observed)
     n_heldout = min(max(int(round(fraction * index.size)), 1), index.size - 1)
     heldout = np.zeros(observed.shape, dtype=bool)

@@ -24,28 +24,55 @@ class FoldInMixin:
 
     Subclasses set, when fitted, ``feature_shape_`` (shape of one row) and
     ``_design`` (ndarray of shape ``(prod(feature_shape_), n_coefficients)``),
-    name the coefficient count in ``_coefficients_name`` for messages, and
-    implement ``_fitted_values()``: the fitted model's tensor (host array) for
+    call :meth:`_set_fold_in_prior` at the end of their fit, name the
+    coefficient count in ``_coefficients_name`` for messages, and implement
+    ``_fitted_values()``: the fitted model's tensor (host array) for
     :meth:`fit_complete`.
     """
 
     _coefficients_name = "n_components"
 
+    def _set_fold_in_prior(self, X, observed):
+        """Learn the fold-in's prior from the fit: coefficient covariance and noise.
+
+        The training rows' coefficients (the fitted model's values projected on
+        the design) give the prior covariance ``Σ`` of a row's coefficients, and
+        the residual on the observed entries the noise variance ``σ²``.
+        """
+        n = X.shape[0]
+        fitted = self._fitted_values().reshape(n, -1)
+        Z = np.linalg.lstsq(self._design, fitted.T, rcond=None)[0].T if n else fitted[:, :0]
+        observed = observed.reshape(n, -1)
+        residual = (X.reshape(n, -1) - fitted)[observed]
+        self._prior_sqrt = _psd_sqrt(Z.T @ Z / max(n, 1))
+        self._noise_var = float(np.mean(residual**2)) if residual.size else 0.0
+
     def _fold_in(self, X):
-        """Per-row least squares of the observed entries on the design matrix."""
+        """Posterior mean of each row's coefficients given its observed entries.
+
+        With the prior ``z ~ N(0, Σ)`` and noise variance ``σ²`` learned by the
+        fit (:meth:`_set_fold_in_prior`), the coefficients are the ridge solution
+        ``argmin ||D_o z - x_o||² + σ² z^T Σ^{-1} z`` (``D_o`` the design rows of
+        the observed entries), as probabilistic PCA folds in a sample: a row with
+        few observed entries is shrunk towards the prior instead of blowing up.
+        """
         D = self._design
+        L = getattr(self, "_prior_sqrt", None)  # TEMP until DeepTucker sets its prior
+        L = np.eye(D.shape[1]) if L is None else L
+        self._noise_var = getattr(self, "_noise_var", 0.0)
         flat = X.reshape(X.shape[0], -1)
         Z = np.zeros((flat.shape[0], D.shape[1]))
         if D.shape[1] == 0:
             return Z
         observed = ~np.isnan(flat)
         full = observed.all(axis=1)
+        DL = D @ L
         if full.any():
-            Z[full] = np.linalg.lstsq(D, flat[full].T, rcond=None)[0].T
+            Z[full] = _ridge(DL, flat[full].T, self._noise_var).T @ L.T
         for i in np.flatnonzero(~full):
             obs = observed[i]
             if obs.any():
-                Z[i] = np.linalg.lstsq(D[obs], flat[i, obs], rcond=None)[0]
+                Z[i] = L @ _ridge(DL[obs], flat[i, obs], self._noise_var)
         return Z
 
     def _reconstruct(self, Z):
@@ -64,9 +91,10 @@ class FoldInMixin:
     def transform(self, X):
         """Coefficients of each row on the fitted non-sample factors (fold-in).
 
-        Each row is fitted by least squares on its observed entries
-        (minimum-norm if underdetermined), independently of the other rows, so
-        ``fit_transform(X)`` equals ``fit(X).transform(X)``.
+        Each row's coefficients are the posterior mean given its observed
+        entries, with the prior and the noise level learned by the fit (a ridge
+        least-squares fit, see :meth:`complete`), independently of the other
+        rows, so ``fit_transform(X)`` equals ``fit(X).transform(X)``.
 
         Parameters
         ----------
@@ -103,6 +131,15 @@ class FoldInMixin:
 
     def complete(self, X):
         """Return ``X`` with its missing entries filled by the fold-in reconstruction.
+
+        Each row is folded in on the fitted non-sample factors: its coefficients
+        are the posterior mean ``argmin ||D_o z - x_o||² + σ² z^T Σ^{-1} z``
+        over its observed entries ``x_o``, with the prior covariance ``Σ`` of
+        the training rows' coefficients and the noise variance ``σ²`` of the
+        training residual, as probabilistic PCA folds in a sample. A row with
+        few observed entries is shrunk towards the prior rather than fitted
+        exactly. For the rows the model was fitted on, :meth:`fit_complete`
+        returns the fitted model's own values instead.
 
         Parameters
         ----------
@@ -219,3 +256,19 @@ def masked_r2(truth, prediction, mask):
     if y.size < 2 or np.all(y == y[0]):
         return 0.0
     return float(r2_score(y, p))
+
+
+def _psd_sqrt(cov):
+    """Symmetric square root of a positive semi-definite matrix."""
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def _ridge(M, y, alpha):
+    """``argmin ||M w - y||² + alpha ||w||²`` (minimum-norm least squares if ``alpha = 0``)."""
+    if alpha <= 0:
+        return np.linalg.lstsq(M, y, rcond=None)[0]
+    if M.shape[0] < M.shape[1]:  # fewer equations than unknowns: the dual is smaller
+        gram = M @ M.T + alpha * np.eye(M.shape[0])
+        return M.T @ np.linalg.solve(gram, y)
+    return np.linalg.solve(M.T @ M + alpha * np.eye(M.shape[1]), M.T @ y)

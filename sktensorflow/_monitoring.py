@@ -41,37 +41,44 @@ class Recorder:
 class Validation:
     """Early stopping on the problem's held-out loss, keeping the best iterate.
 
-    The held-out loss is evaluated every ``every`` iterations; the loop stops
+    The held-out loss is evaluated every ``every`` iterations. The loop stops
     after ``patience`` evaluations in a row that do not improve on the best by
-    more than ``tol`` relative to it.
+    more than ``tol`` relative to it, provided the training loss has meanwhile
+    decreased by more than ``plateau_tol`` relative to its value at the best
+    evaluation: the fit is then learning something the held-out entries do not
+    confirm. On a plateau of the stagewise dynamics neither loss moves, and
+    stopping there would select too low a rank.
     """
 
-    def __init__(self, heldout_loss, patience, every, tol):
+    def __init__(self, heldout_loss, patience, every, tol, plateau_tol=0.0):
         self.heldout_loss, self.patience = heldout_loss, patience
-        self.every, self.tol = max(int(every), 1), tol
+        self.every, self.tol, self.plateau_tol = max(int(every), 1), tol, plateau_tol
         self.losses, self.iters = [], []
         self.best, self.best_iter, self.best_params, self.misses = math.inf, None, None, 0
+        self.best_train_loss = math.inf
 
-    def check(self, params, n_iter):
+    def check(self, params, n_iter, train_loss):
         """``"early_stopping"`` once the held-out loss has stopped improving."""
         if n_iter % self.every != 0:
             return None
-        self._evaluate(params, n_iter)
-        return "early_stopping" if self.misses >= self.patience else None
+        self._evaluate(params, n_iter, train_loss)
+        learning = train_loss < self.best_train_loss * (1.0 - self.plateau_tol)
+        return "early_stopping" if self.misses >= self.patience and learning else None
 
-    def _evaluate(self, params, n_iter):
+    def _evaluate(self, params, n_iter, train_loss):
         loss = float(self.heldout_loss(params))
         self.losses.append(loss)
         self.iters.append(n_iter)
         if self.best_params is None or loss < self.best - self.tol * abs(self.best):
             self.best, self.best_iter, self.best_params, self.misses = loss, n_iter, params, 0
+            self.best_train_loss = train_loss
         else:
             self.misses += 1
 
-    def finish(self, params, n_iter):
+    def finish(self, params, n_iter, train_loss):
         """The best parameters, the last iterate competing too."""
         if self.iters[-1] != n_iter:
-            self._evaluate(params, n_iter)
+            self._evaluate(params, n_iter, train_loss)
         return self.best_params
 
 

@@ -144,6 +144,7 @@ class _Run:
         self.loss, self.grads = problem.fun(self.params)
         _check_finite(self.loss, solver)
         self.n_evals, self.time, self.n_iter, self.n_escapes = 1, 0.0, 0, 0
+        self.escape_loss = math.inf  # loss at the last saddle escape
         self.losses, self.times = [self.loss], [0.0]
         recorder(self.params, 0, 0.0, force=True)
 
@@ -170,7 +171,7 @@ class _Run:
     def result(self, reason, validation=None):
         self.recorder(self.params, self.n_iter, self.time, force=True)
         if validation is not None:
-            self.params = validation.finish(self.params, self.n_iter)
+            self.params = validation.finish(self.params, self.n_iter, self.loss)
         return OptimResult(
             params=self.params,
             view=self.problem.view(self.params),
@@ -192,6 +193,8 @@ class _Run:
 
 def _stationary(run, tol):
     """Whether the fastest relative rate of change is at most ``tol``."""
+    if run.loss > run.escape_loss * (1 - ESCAPE_PROGRESS):
+        return False  # a re-seeded column is still growing
     if tol <= 0:  # only an exactly zero gradient passes; the scales are not needed
         return tol == 0 and max_ratio(run.grads, (1.0,) * len(run.grads)) == 0
     return max_ratio(run.grads, run.problem.scale(run.params)) <= tol
@@ -204,6 +207,11 @@ def _converged(run, tol, target_loss):
     if target_loss is not None and run.loss <= target_loss:
         return "target_loss"
     return None
+
+
+#: After a saddle escape the ``tol`` test waits until the loss has dropped by this
+#: share: the re-seeded column starts small, so it grows unseen by the test.
+ESCAPE_PROGRESS = 1e-2
 
 
 def _escape_saddle(run, max_escapes):
@@ -219,6 +227,7 @@ def _escape_saddle(run, max_escapes):
     run.recorder(run.params, run.n_iter, run.time, force=True)
     run.restart(new)
     run.n_escapes += 1
+    run.escape_loss = run.loss
     return None
 
 
@@ -261,7 +270,7 @@ def _iterate(
 ):
     """The loop itself; returns the stopping reason."""
     if validation is not None:
-        validation.check(run.params, 0)
+        validation.check(run.params, 0, run.loss)
     while run.n_iter < max_iter:
         reason = _converged(run, tol, target_loss)
         if reason == "tol":
@@ -275,7 +284,7 @@ def _iterate(
             ("max_time" if run.time >= max_time * (1 - 1e-12) else None)
             or _fire_schedule(run, schedule)
             or _ask_callback(run, callback)
-            or (validation.check(run.params, run.n_iter) if validation is not None else None)
+            or (validation.check(run.params, run.n_iter, run.loss) if validation else None)
         )
         if reason:
             return reason
@@ -301,6 +310,7 @@ def minimize(
     n_iter_no_change=None,
     validation_every=10,
     validation_tol=0.0,
+    plateau_tol=1e-3,
     max_escapes=10,
 ):
     """Minimize ``problem`` from its start with the step rule ``solver``.
@@ -347,12 +357,17 @@ def minimize(
     n_iter_no_change : int, default=None
         Early stopping (needs ``problem.heldout_loss``): stop after this many
         validation checks in a row without an improvement of the held-out loss
-        by more than ``validation_tol`` relative to the best, and return the
-        parameters of the best check. ``None`` disables it.
+        by more than ``validation_tol`` relative to the best, once the training
+        loss has decreased by more than ``plateau_tol`` since the best check,
+        and return the parameters of the best check. ``None`` disables it.
     validation_every : int, default=10
         Iterations between validation checks.
     validation_tol : float, default=0.0
         Relative improvement of the held-out loss that counts as one.
+    plateau_tol : float, default=1e-3
+        Relative decrease of the training loss since the best check needed
+        before early stopping may stop: on a plateau, where neither loss moves,
+        the loop waits for the next component instead of stopping.
     max_escapes : int, default=10
         Saddle escapes allowed (restarts from ``problem.escape``'s re-seeded
         parameters when the ``tol`` test passes at an unexplained residual);
@@ -377,7 +392,7 @@ def minimize(
     validation = None
     if n_iter_no_change is not None and problem.heldout_loss is not None:
         validation = Validation(
-            problem.heldout_loss, n_iter_no_change, validation_every, validation_tol
+            problem.heldout_loss, n_iter_no_change, validation_every, validation_tol, plateau_tol
         )
     run = _Run(problem, solver, Recorder(problem, record, record_every))
     bar, progress = _progress(verbose, max_iter, describe, problem.view)

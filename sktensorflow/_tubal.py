@@ -9,6 +9,7 @@ from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
 from .metrics import count_above, effective_rank
 from .models import tubal as mt
+from .models.tubal_saddle import saddle_escape
 
 __all__ = ["TubalFactorizer"]
 
@@ -39,13 +40,15 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         * N(0, 1) / sqrt(width)``, with ``sigma`` the largest Fourier-slice
         singular value of the zero-filled data, so that the start is
         ``init_scale`` times the size of a fitted factor whatever the data scale.
-    early_stopping : bool, default=False
+    early_stopping : bool, default=True
         Withhold ``validation_fraction`` of the observed entries (drawn with
-        ``random_state``), evaluate the error on them every 10 iterations, stop
-        after ``n_iter_no_change`` evaluations without improvement and keep the
-        best iterate. With a small initialization the stopping time selects the
-        rank, so on data that are not exactly low-rank this keeps the fit from
-        fitting noise.
+        ``random_state``; whole tubes when whole tubes are missing, as for the
+        pixels of a photograph), evaluate the error on them every 10
+        iterations, stop after ``n_iter_no_change`` evaluations without
+        improvement and keep the best iterate. With a small initialization the
+        stopping time selects the rank, so on data that are not exactly
+        low-rank this keeps the fit from fitting noise. ``False`` fits all
+        observed entries until ``tol``.
     validation_fraction : float, default=0.1
         Share of the observed entries withheld when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -177,7 +180,7 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         *,
         symmetric=False,
         init_scale=1e-3,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
         learning_rate="auto",
@@ -272,6 +275,7 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         self._set_validation(result, heldout_total_sq(T[heldout] if heldout is not None else []))
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(factors, result)
+            self._set_fold_in_prior(T, observed)
 
     def _data(self, filled, observed, heldout):
         """The fitted entries and the withheld ones (``None``) as model data."""
@@ -294,7 +298,11 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         instead of six. Records, the progress bar and the user's callback see the
         real factors (the problem's view).
         """
-        problem = mt.coordinate_problem(params, data, rate_scale=sigma, heldout=heldout)
+        seed_norm = float(np.median(np.linalg.norm(_backend.to_numpy(params[0]), axis=(0, 2))))
+        escape = saddle_escape(data, rank_tol=self.rank_tol, seed_norm=seed_norm)
+        problem = mt.coordinate_problem(
+            params, data, rate_scale=sigma, heldout=heldout, escape=escape
+        )
         result = self._minimize(
             problem,
             learning_rate=self._learning_rate(sigma),

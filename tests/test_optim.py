@@ -317,12 +317,26 @@ def test_a_tol_stop_with_an_escape_continues_from_the_reseeded_point():
 
 
 def test_an_escape_that_never_ends_stops_at_the_budget_as_a_saddle():
+    # the restart lowers the loss again (y decays), so every escape ends in a tol stop
     problem = Problem(
         _two_wells(),
         (np.array([0.0, 1.0]),),
         scale=lambda p: (1.0,),
-        escape=lambda params, grads: (np.array([0.0, params[0][1]]),),
+        escape=lambda params, grads: (np.array([0.0, 1.0]),),  # back to the start
     )
     res = minimize(problem, learning_rate=0.5, tol=1e-6, max_iter=5000, max_escapes=3)
     assert res.stop_reason == "saddle" and not res.converged
     assert res.n_escapes == 3
+
+
+def test_after_an_escape_tol_waits_for_the_loss_to_drop():
+    calls = []
+
+    def escape(params, grads):
+        calls.append(1)
+        return (params[0] + np.array([0.0, 0.0]),) if len(calls) == 1 else None
+
+    problem = Problem(_two_wells(), (np.array([0.0, 0.0]),), scale=lambda p: (1.0,), escape=escape)
+    res = minimize(problem, learning_rate=0.5, tol=1e-6, max_iter=50)
+    # the same point again: the loss cannot drop, so the loop runs to max_iter
+    assert res.stop_reason == "max_iter" and res.n_escapes == 1 and len(calls) == 1

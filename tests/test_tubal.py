@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from finite_differences import numeric_grad
+from sklearn.exceptions import ConvergenceWarning
 
 from sktensorflow import tproduct as tp
 from sktensorflow._tubal import TubalFactorizer
@@ -140,7 +141,8 @@ def test_matrix_input_and_fold_in(completion):
     observed = ~np.isnan(M)
     np.testing.assert_array_equal(completed[observed], M[observed])
     assert relative_error(completed, full) < 1e-2
-    np.testing.assert_allclose(est.inverse_transform(est.transform(full)), full, atol=1e-2)
+    # the fold-in is a posterior mean: clean rows come back up to the fit's noise level
+    assert relative_error(est.inverse_transform(est.transform(full)), full) < 1e-2
     assert est.score(full) > 0.99
     noise = np.random.default_rng(0).standard_normal(full.shape)
     assert est.score(noise) < 0.5
@@ -276,10 +278,10 @@ def test_early_stopping_keeps_the_best_held_out_iterate():
         (30, 25, 4), 2, observed_fraction=0.6, noise=0.3, random_state=0
     )
     missing = np.isnan(X)
-    plain = TubalFactorizer(width=10, random_state=0)
+    plain = TubalFactorizer(width=10, early_stopping=False, random_state=0)
     plain_error = relative_error(plain.fit_complete(X)[missing], truth.tensor[missing])
     assert plain.validation_scores_ is None and plain.best_iter_ is None
-    est = TubalFactorizer(width=10, early_stopping=True, random_state=0)
+    est = TubalFactorizer(width=10, random_state=0)  # early stopping is the default
     error = relative_error(est.fit_complete(X)[missing], truth.tensor[missing])
     scores, iters = est.validation_scores_, est.validation_iter_
     assert scores.shape == iters.shape and iters[0] == 0 and np.all(np.diff(iters) > 0)
@@ -300,3 +302,31 @@ def test_fit_complete_fills_with_the_fitted_model():
     np.testing.assert_array_equal(completed[~missing], X[~missing])
     np.testing.assert_allclose(completed[missing], fitted[missing], rtol=1e-12)
     assert relative_error(completed, truth.tensor) < 1e-2
+
+
+def weak_component_matrix(seed, weights=(1.0, 0.3, 0.02)):
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((30, len(weights))))[0]
+    V = np.linalg.qr(rng.standard_normal((20, len(weights))))[0]
+    return U @ np.diag(weights) @ V.T
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_weak_component_is_not_left_behind_on_a_plateau(seed):
+    # From a tiny start the tol test passes on the plateau before the weak
+    # component (weight 0.02 > rank_tol): without the saddle check most seeds stop
+    # silently at tubal rank 2.
+    M = weak_component_matrix(seed)
+    est = TubalFactorizer(width=6, early_stopping=False, init_scale=1e-5, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est.fit(M)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert est.tubal_rank_ == 3 or warned
+    assert est.n_escapes_ >= 1  # the plateau was found and left
+
+
+def test_no_saddle_escape_at_a_genuine_end():
+    M = weak_component_matrix(0, weights=(1.0, 0.5, 0.3))
+    est = TubalFactorizer(width=6, early_stopping=False, random_state=0).fit(M)
+    assert est.stop_reason_ == "tol" and est.tubal_rank_ == 3 and est.n_escapes_ == 0

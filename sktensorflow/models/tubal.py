@@ -250,7 +250,7 @@ def _check_tube_length(params, data):
     return k
 
 
-def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None):
+def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None, escape=None):
     """The factorization as a :class:`~sktensorflow.models._problem.Problem` on coordinates.
 
     The loop iterates on the Fourier coordinates of ``params``; callbacks,
@@ -267,6 +267,9 @@ def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None):
     heldout : MaskedData, default=None
         Entries withheld from ``data``: the problem's held-out loss is
         ``½ ||M_heldout ⊙ (A * B^T - X)||²``.
+    escape : callable, default=None
+        The problem's saddle escape on coordinates
+        (:func:`sktensorflow.models.tubal_saddle.saddle_escape`).
 
     Returns
     -------
@@ -294,6 +297,7 @@ def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None):
         view=lambda coords: from_coordinates(coords, k),
         rate_scale=rate_scale,
         heldout_loss=None if heldout is None else lambda coords: coordinate_loss(coords, heldout),
+        escape=escape,
     )
 
 

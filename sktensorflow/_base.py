@@ -210,6 +210,15 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.history_time_ = np.asarray(result.history_time, dtype=float)
         return result
 
+    def _warn_zero_data(self, rank_name):
+        """Warn that the data are all zero, so the fitted ``rank_name`` is 0."""
+        warnings.warn(
+            f"{type(self).__name__} was fitted on data whose (observed) entries are all "
+            f"zero: there is nothing to factorize and {rank_name} is 0.",
+            UserWarning,
+            stacklevel=_outside_package_stacklevel(),
+        )
+
     def _convergence_message(self, result):
         name = type(self).__name__
         if result.stop_reason == "saddle":

@@ -55,8 +55,9 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         Evaluations of the held-out error without improvement before stopping.
     learning_rate : float or "auto", default="auto"
         Step of ``solver="gd"`` (first trial step for ``"flow"``, step of
-        ``"adam"``). ``"auto"`` is ``0.3 / sigma`` (``0.15 / sigma`` when
-        symmetric), inside the stability bound of gradient descent.
+        ``"adam"``). ``"auto"`` is ``0.6 / sigma`` (``0.3 / sigma`` when
+        symmetric), 60 % of the stability bound of gradient descent at a fit
+        (``1 / sigma``, ``0.5 / sigma`` when symmetric).
     solver : {"gd", "flow", "adam"}, default="gd"
         Step rule of the shared loop. Fixed-step gradient descent is the
         algorithm of the paper.
@@ -243,7 +244,7 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
     def _learning_rate(self, sigma):
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        return (0.15 if self.symmetric else 0.3) / sigma
+        return (0.3 if self.symmetric else 0.6) / sigma
 
     def fit(self, X, y=None):
         """Fit the factorization to the observed entries of ``X``.
@@ -273,8 +274,10 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         data, heldout_data = self._data(filled, observed, heldout)
         factors, result = self._run(params, data, heldout_data, sigma)
         self._set_validation(result, heldout_total_sq(T[heldout] if heldout is not None else []))
+        if not filled.any():
+            self._warn_zero_data("tubal_rank_")
         with _backend.backend_context("numpy"):  # host-side post-processing
-            self._set_fitted(factors, result)
+            self._set_fitted(factors, result, zero_data=not filled.any())
             self._set_fold_in_prior(T, observed)
 
     def _data(self, filled, observed, heldout):
@@ -317,10 +320,10 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         s = tp.tubal_singular_values_factorized(factors[0], factors[-1])
         return {"rank": count_above(s, self.rank_tol, axis=1), "singular_values": s}
 
-    def _set_fitted(self, factors, result):
+    def _set_fitted(self, factors, result, zero_data=False):
         A, B = factors[0], factors[-1]
         s = tp.tubal_singular_values_factorized(A, B)
-        rank = count_above(s, self.rank_tol, axis=1)
+        rank = 0 if zero_data else count_above(s, self.rank_tol, axis=1)
         _, S, V = tp.t_svd_factorized(A, B, rank=rank)
         k = A.shape[2]
         # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T.

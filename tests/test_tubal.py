@@ -330,3 +330,23 @@ def test_no_saddle_escape_at_a_genuine_end():
     M = weak_component_matrix(0, weights=(1.0, 0.5, 0.3))
     est = TubalFactorizer(width=6, early_stopping=False, random_state=0).fit(M)
     assert est.stop_reason_ == "tol" and est.tubal_rank_ == 3 and est.n_escapes_ == 0
+
+
+def test_zero_data_gives_rank_zero_with_a_warning():
+    X = np.zeros((8, 5, 3))
+    X[0, 0, 0] = np.nan
+    with pytest.warns(UserWarning, match="all zero.*tubal_rank_ is 0"):
+        est = TubalFactorizer(width=4, random_state=0).fit(X)
+    assert est.tubal_rank_ == 0 and est.components_.shape == (0, 5, 3)
+    assert est.transform(X).shape == (8, 0)
+    np.testing.assert_array_equal(est.complete(X)[0, 0, 0], 0.0)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_results_do_not_depend_on_the_data_scale(scale):
+    X, _ = make_tubal_low_rank((12, 10, 3), 2, observed_fraction=0.8, random_state=0)
+    ref = TubalFactorizer(width=6, random_state=0).fit(X)
+    est = TubalFactorizer(width=6, random_state=0).fit(X * scale)
+    assert est.tubal_rank_ == ref.tubal_rank_ and est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.singular_values_, ref.singular_values_ * scale, rtol=1e-8)
+    np.testing.assert_allclose(est.complete(X * scale), ref.complete(X) * scale, rtol=1e-6)

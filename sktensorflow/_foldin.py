@@ -121,7 +121,11 @@ class FoldInMixin:
         X_original : ndarray of shape (n_samples, *feature_shape_)
         """
         check_is_fitted(self)
-        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
+        Z = check_array(
+            _backend.to_numpy(X) if _backend.array_backend(X) else X,
+            dtype=np.float64,
+            ensure_min_features=0,
+        )
         if Z.shape[1] != self._design.shape[1]:
             raise ValueError(
                 f"X has {Z.shape[1]} columns, but inverse_transform expects "

@@ -3,6 +3,10 @@
 Builds the target tensor from the input (moment, cumulant or precomputed, never
 materialized), initializes the columns, runs the shared loop and turns the
 over-parametrized columns into fitted components and rank estimates.
+
+Rank estimates of sample-built targets (``tensor="moment"``/``"cumulant"``)
+ignore components within the sampling noise of the empirical tensor
+(:mod:`sktensorflow.models.sampling_noise`), and ``score`` leaves those out.
 """
 
 import numpy as np
@@ -12,12 +16,23 @@ from sklearn.utils.validation import check_array
 from . import _backend
 from ._base import BaseOverparam, Integral, Interval, StrOptions, check_is_fitted
 from .metrics import cp_rank, effective_rank, group_components
+from .models import sampling_noise as sn
 from .models import symmetric_cp as scp
 from .models._problem import TINY
 
 __all__ = ["BaseSymmetricCP"]
 
 _TENSOR_KINDS = {"moment", "cumulant", "precomputed"}
+
+#: Seed of the half-splits that estimate the sampling noise: the noise level is
+#: a function of the data alone, and the fit's one RNG is left untouched.
+_NOISE_SEED = 0
+#: Random half-splits; the noise level is the largest of their suprema, which a
+#: pure-noise component exceeds with probability about 1 / (_N_SPLITS + 1).
+_N_SPLITS = 19
+#: A column belongs to a counted component when its |cos| to it is at least this
+#: (the grouping tolerance of :func:`sktensorflow.metrics.group_components`).
+_COS_TOL = 0.99
 
 
 class BaseSymmetricCP(BaseOverparam):
@@ -32,7 +47,13 @@ class BaseSymmetricCP(BaseOverparam):
     }
 
     #: Fitted attributes that follow the input's array namespace.
-    _model_attributes = ("components_", "weights_", "columns_", "column_weights_")
+    _model_attributes = (
+        "components_",
+        "weights_",
+        "weight_errors_",
+        "columns_",
+        "column_weights_",
+    )
 
     def _backend_probe(self, X):
         """A precomputed ``CPTensor``'s factors choose the backend, else ``X`` itself."""
@@ -62,7 +83,26 @@ class BaseSymmetricCP(BaseOverparam):
             self.mean_ = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
             self.whitening_ = self._whitening(X - self.mean_)
             data = self._preprocess(X)
-        return self._target_and_scale(data)
+        self._fit_noise(data)
+        target, target_sq, t_norm = self._target_and_scale(data)
+        self._noise_target = target if self.tensor != "precomputed" else None
+        return target, target_sq, t_norm
+
+    def _fit_noise(self, data):
+        """``noise_level_`` of a sample-built target (0.0 for a precomputed one).
+
+        Keeps the half-splits in ``_noise_splits`` (and the target in
+        ``_noise_target``) until :meth:`_set_components` has used them.
+        """
+        if self.tensor == "precomputed":
+            self._noise_splits, self.noise_level_ = [], 0.0
+            return
+        rng = np.random.default_rng(_NOISE_SEED)
+        splits = sn.half_splits(
+            data, self.order, cumulant=self.tensor == "cumulant", rng=rng, n_splits=_N_SPLITS
+        )
+        self._noise_splits = splits
+        self.noise_level_ = sn.noise_level(splits, rng).level
 
     def _whitening(self, Xc):
         d = Xc.shape[1]
@@ -140,25 +180,63 @@ class BaseSymmetricCP(BaseOverparam):
         return np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
 
     # -- fitted attributes -------------------------------------------------------------
+    def _counted(self, comps, weights, signal=None):
+        """Mask of the grouped components counted in ``rank_``.
+
+        A component counts when its ``|weight|`` is at least ``rank_tol`` times
+        the largest and, for a sample-built target, both its ``|weight|`` and the
+        target's contraction ``|<T*, u^{⊗order}>|`` along its direction exceed
+        ``noise_level_``. The contraction is at most the noise's supremum along a
+        direction the target has no signal in, whereas a fitted weight may exceed
+        it (several non-orthogonal components fitting the same noise); the weight
+        test drops small satellites of a true component.
+
+        ``signal``, when given (all ``True``), is overwritten with the mask of the
+        components whose contraction exceeds ``noise_level_`` (satellites
+        included): the components :meth:`score` evaluates.
+        """
+        level = getattr(self, "noise_level_", 0.0)
+        keep = np.arange(weights.size) < cp_rank(weights, self.rank_tol)
+        keep &= np.abs(weights) > level
+        target = getattr(self, "_noise_target", None)
+        if target is None:
+            return keep
+        test = np.ones(weights.size, dtype=bool) if signal is not None else keep.copy()
+        if test.any():
+            rho = _backend.to_numpy(
+                scp.target_contractions(target, self._to_backend(comps[test].T))[1]
+            )
+            test[test] = np.abs(rho) > level
+        if signal is not None:
+            signal[:] = test
+        return keep & test
+
     def _set_components(self, W, signs):
         """Group the fitted columns into components and estimate the rank (host arrays)."""
         W = _backend.to_numpy(W)
         raw_weights = signs * np.sum(W * W, axis=0)
         comps, weights = group_components(W, raw_weights, self.order)
-        rank = cp_rank(weights, self.rank_tol)
+        signal = np.ones(weights.size, dtype=bool)
+        keep = self._counted(comps, weights, signal)
+        vars(self).pop("_noise_target", None)
+        rank = int(keep.sum())
         self._signs_host = signs
         self.rank_ = rank
         self.effective_rank_ = effective_rank(np.abs(weights)) if weights.size else 0.0
-        self.components_ = comps[:rank]
-        self.weights_ = weights[:rank]
+        self.components_ = comps[keep]
+        self.weights_ = weights[keep]
+        splits = vars(self).pop("_noise_splits", [])
+        self.weight_errors_ = sn.weight_errors(splits, self._to_backend(comps[keep].T))
         self.columns_ = W
         self.column_weights_ = raw_weights
+        # score: the columns of the components above the noise (all for a precomputed target)
+        self._scored_columns = _columns_of(W, comps[signal])
         self._n_features_out = rank
 
     def _rank_of(self, W, signs):
         W = _backend.to_numpy(W)
         comps, weights = group_components(W, signs * np.sum(W * W, axis=0), self.order)
-        return cp_rank(weights, self.rank_tol)
+        return int(self._counted(comps, weights).sum())
 
     # -- public API ------------------------------------------------------------------
     def transform(self, X):
@@ -191,7 +269,11 @@ class BaseSymmetricCP(BaseOverparam):
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        Z = check_array(_backend.to_numpy(X) if _backend.array_backend(X) else X, dtype=np.float64)
+        Z = check_array(
+            _backend.to_numpy(X) if _backend.array_backend(X) else X,
+            dtype=np.float64,
+            ensure_min_features=0,
+        )
         Xw = Z @ _backend.to_numpy(self.components_)
         out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_
         return self._as_input_namespace(out, X)
@@ -200,7 +282,22 @@ class BaseSymmetricCP(BaseOverparam):
         """Explained fraction of the target tensor's energy, ``1 - ||T - T*||²/||T*||²``.
 
         ``T*`` is built from ``X`` the way ``fit`` built it (same centering and
-        whitening); it is never materialized.
+        whitening); it is never materialized. For a sample-built target, ``T``
+        is the fitted model without the components in the sampling noise: the
+        columns of the grouped components whose contraction ``|<T*_fit,
+        u^{⊗order}>|`` with the training target exceeds ``noise_level_`` (the
+        counted components and their small satellites, which fit part of a true
+        component). For a precomputed target every column counts.
+
+        Why: on held-out samples a component fitted to the training samples'
+        noise is uncorrelated with the held-out noise, so it adds its energy to
+        the held-out error only on average; with a fold of a few thousand
+        samples that penalty is far below the fold's own noise, and a grid
+        search over ``width`` would pick among such fits by chance (it picked
+        a width-30 fit with two noise components on 9000 samples of three
+        sources). Leaving the noise components out makes fits that agree on the
+        signal score alike whatever their width, while a fit that misses a
+        component still scores lower.
 
         Parameters
         ----------
@@ -221,8 +318,9 @@ class BaseSymmetricCP(BaseOverparam):
         with _backend.backend_context(self._backend_name):
             target = self._make_target(data)
             target_sq = scp.target_norm_sq(target)
-            W = self._to_backend(_backend.to_numpy(self.columns_))
-            signs = self._to_backend(self._signs_host)
+            kept = self._scored_columns
+            W = self._to_backend(_backend.to_numpy(self.columns_)[:, kept])
+            signs = self._to_backend(self._signs_host[kept])
             loss, _ = scp.loss_and_grad(W, target, signs, target_sq=target_sq)
         return 1.0 - 2.0 * loss / target_sq if target_sq > 0 else 0.0
 
@@ -253,6 +351,15 @@ class BaseSymmetricCP(BaseOverparam):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _columns_of(W, components):
+    """Mask of the columns of ``W`` whose direction is a row of ``components`` (``|cos|``)."""
+    norms = np.linalg.norm(W, axis=0)
+    if components.shape[0] == 0:
+        return np.zeros(W.shape[1], dtype=bool)
+    cos = np.abs(components @ (W / np.where(norms > 0, norms, 1.0)))
+    return (cos.max(axis=0) >= _COS_TOL) & (norms > 0)
 
 
 def _is_symmetric(T, rtol=1e-8):

@@ -9,10 +9,13 @@ held-out loss every ``VALIDATION_EVERY`` iterations, stops after
 (:func:`sktensorflow._optim.minimize`).
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
+from ._base import _outside_package_stacklevel
 from ._sklearn_private import Interval
 
 __all__ = [
@@ -120,11 +123,30 @@ class EarlyStoppingMixin:
         heldout = validation_split(observed, self.validation_fraction, rng)
         return heldout if heldout.any() else None
 
+    #: Relative improvement of the held-out loss that resets the patience.
+    _validation_tol = 0.0
+
     def _validation_options(self, heldout):
         """Options of the loop's early stopping."""
         if heldout is None:
             return {}
-        return {"n_iter_no_change": self.n_iter_no_change, "validation_every": VALIDATION_EVERY}
+        return {
+            "n_iter_no_change": self.n_iter_no_change,
+            "validation_every": VALIDATION_EVERY,
+            "validation_tol": self._validation_tol,
+        }
+
+    def _warn_useless_early_stop(self):
+        """Warn when the kept iterate predicts the withheld entries no better than their mean."""
+        score = self.best_validation_score_
+        if self.stop_reason_ == "early_stopping" and score is not None and score <= 0:
+            warnings.warn(
+                f"{type(self).__name__} stopped early at iteration {self.best_iter_} with a "
+                f"held-out R² of {score:.3g}: the kept model predicts the withheld entries no "
+                "better than their mean; increase n_iter_no_change or set early_stopping=False.",
+                ConvergenceWarning,
+                stacklevel=_outside_package_stacklevel(),
+            )
 
     def _set_validation(self, result, total_sq):
         """``validation_scores_`` (held-out R²), ``best_validation_score_``, ``best_iter_``.

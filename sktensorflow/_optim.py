@@ -23,12 +23,13 @@ Stopping: a non-finite loss raises :class:`FloatingPointError` (the flow solver
 first retries with shorter steps); ``tol`` on the largest relative rate of change
 of the parameters; ``target_loss``; ``max_time`` (flow time); ``max_iter``;
 early stopping on the problem's held-out loss (``n_iter_no_change``, returning
-the best iterate);
-a ``callback`` returning ``True`` or raising :class:`StopIteration`; a
-:class:`Schedule` action returning ``None``. A ``tol`` stop is
-checked for a saddle first: when the problem's ``escape`` finds an unexplained
-direction, the loop continues from the re-seeded parameters (at most
-``max_escapes`` times, then it stops with ``"saddle"``).
+the best iterate); a ``callback`` returning ``True`` or raising
+:class:`StopIteration`; a :class:`Schedule` action returning ``None``. A ``tol``
+stop is checked for a saddle first: when the problem's ``escape`` finds an
+unexplained direction, the loop continues from the re-seeded parameters (at
+most ``max_escapes`` times, then it stops with ``"saddle"``); an early stop
+likewise continues from the re-seeded best iterate while that helps
+(:mod:`sktensorflow._escapes`).
 """
 
 import math
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._escapes import ESCAPE_PROGRESS, escape_plateau, escape_saddle
 from ._monitoring import Recorder, Schedule, Validation
 from ._steps import SOLVERS, make_step_rule
 from .models._problem import Problem, max_ratio
@@ -145,6 +147,7 @@ class _Run:
         _check_finite(self.loss, solver)
         self.n_evals, self.time, self.n_iter, self.n_escapes = 1, 0.0, 0, 0
         self.escape_loss = math.inf  # loss at the last saddle escape
+        self.plateau_iter = None  # iteration of the last plateau escape
         self.losses, self.times = [self.loss], [0.0]
         recorder(self.params, 0, 0.0, force=True)
 
@@ -209,28 +212,6 @@ def _converged(run, tol, target_loss):
     return None
 
 
-#: After a saddle escape the ``tol`` test waits until the loss has dropped by this
-#: share: the re-seeded column starts small, so it grows unseen by the test.
-ESCAPE_PROGRESS = 1e-2
-
-
-def _escape_saddle(run, max_escapes):
-    """At a ``tol`` point: ``"tol"`` if it is a genuine end, ``"saddle"`` past the
-    escape budget, else ``None`` after restarting from the re-seeded parameters."""
-    if run.problem.escape is None:
-        return "tol"
-    new = run.problem.escape(run.params, run.grads)
-    if new is None:
-        return "tol"
-    if run.n_escapes >= max_escapes:
-        return "saddle"
-    run.recorder(run.params, run.n_iter, run.time, force=True)
-    run.restart(new)
-    run.n_escapes += 1
-    run.escape_loss = run.loss
-    return None
-
-
 def _fire_schedule(run, schedule):
     """Apply the schedule's action if its time is reached; ``"schedule"`` if it stops."""
     if schedule is None or run.time < schedule.next_time * (1 - 1e-12):
@@ -274,7 +255,7 @@ def _iterate(
     while run.n_iter < max_iter:
         reason = _converged(run, tol, target_loss)
         if reason == "tol":
-            reason = _escape_saddle(run, max_escapes)
+            reason = escape_saddle(run, max_escapes)
         if reason:
             return reason
         horizon = min(max_time, schedule.next_time if schedule is not None else np.inf)
@@ -286,6 +267,8 @@ def _iterate(
             or _ask_callback(run, callback)
             or (validation.check(run.params, run.n_iter, run.loss) if validation else None)
         )
+        if reason == "early_stopping":
+            reason = escape_plateau(run, validation, max_escapes)
         if reason:
             return reason
     return "max_iter"
@@ -369,9 +352,11 @@ def minimize(
         before early stopping may stop: on a plateau, where neither loss moves,
         the loop waits for the next component instead of stopping.
     max_escapes : int, default=10
-        Saddle escapes allowed (restarts from ``problem.escape``'s re-seeded
-        parameters when the ``tol`` test passes at an unexplained residual);
-        past them the loop stops with ``"saddle"``.
+        Escapes allowed (restarts from ``problem.escape``'s re-seeded
+        parameters when the ``tol`` test passes, or early stopping fires, at an
+        unexplained residual); past them a ``tol`` stop is ``"saddle"``. An
+        early stop is escaped only while the previous escape improved the
+        held-out loss.
 
     Returns
     -------

@@ -274,6 +274,7 @@ class TubalFactorizer(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         data, heldout_data = self._data(filled, observed, heldout)
         factors, result = self._run(params, data, heldout_data, sigma)
         self._set_validation(result, heldout_total_sq(T[heldout] if heldout is not None else []))
+        self._warn_useless_early_stop()
         if not filled.any():
             self._warn_zero_data("tubal_rank_")
         with _backend.backend_context("numpy"):  # host-side post-processing

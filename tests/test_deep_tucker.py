@@ -1,21 +1,24 @@
 """DeepTucker: gradients, balancedness, completion without the rank, sklearn API."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorly as tl
 from finite_differences import numeric_grad
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sktensorflow._deep_tucker import DeepTucker
+from sktensorflow._deep_tucker import DEFAULT_WIDTH, DeepTucker
 from sktensorflow._foldin import masked_r2
 from sktensorflow._optim import minimize
 from sktensorflow.datasets import make_low_multilinear_rank
 from sktensorflow.metrics import relative_error
 from sktensorflow.models import deep_tucker as dtm
+from sktensorflow.models import deep_tucker_escape as dte
 from sktensorflow.models._problem import initial_rate
 
 
@@ -91,12 +94,12 @@ def test_completion_without_rank_default_parameters():
     est = DeepTucker(random_state=0).fit(X)
     assert est.widths_ == (20, 20, 20)
     assert est.multilinear_rank_ == (3, 3, 3)
-    assert _missing_error(est, X, truth) <= 1e-2
+    assert _missing_error(est, X, truth) <= 2e-2  # Adam's constant step leaves ~1e-2
     completed = est.complete(X)
     miss = np.isnan(X)
     np.testing.assert_array_equal(completed[~miss], X[~miss])
     err = np.linalg.norm((completed - truth.tensor)[miss]) / np.linalg.norm(truth.tensor[miss])
-    assert err <= 1e-2
+    assert err <= 2e-2
 
 
 @pytest.mark.slow
@@ -113,7 +116,7 @@ def test_completion_deeper(depth):
 def test_grid_search_prefers_small_init():
     X, _ = make_low_multilinear_rank((24, 8, 8), (2, 2, 2), observed_fraction=0.5, random_state=3)
     grid = GridSearchCV(
-        DeepTucker(max_iter=600, tol=1e-3, random_state=0),
+        DeepTucker(max_iter=600, tol=1e-3, solver="flow", early_stopping=False, random_state=0),
         {"init_scale": [1e-2, 3.0], "depth": [1, 2]},
         cv=3,
     )
@@ -126,7 +129,7 @@ def test_grid_search_prefers_small_init():
 
 def test_fitted_attributes_and_history():
     X, _ = make_low_multilinear_rank((9, 7, 6), (2, 3, 2), observed_fraction=0.7, random_state=1)
-    est = DeepTucker(depth=2, max_iter=400, random_state=0).fit(X)
+    est = DeepTucker(depth=2, max_iter=400, early_stopping=False, random_state=0).fit(X)
     assert est.core_.shape == (9, 7, 6)
     assert [U.shape for U in est.factors_] == [(9, 9), (7, 7), (6, 6)]
     assert [len(c) for c in est.chains_] == [2, 2, 2]
@@ -265,12 +268,12 @@ def test_failed_first_fit_leaves_estimator_unfitted():
 
 def test_solver_options_are_validated_and_used():
     X, _ = make_low_multilinear_rank((8, 6, 5), (2, 2, 2), observed_fraction=0.7, random_state=0)
-    kw = dict(max_iter=200, tol=0, random_state=0)
+    kw = dict(max_iter=200, tol=0, solver="flow", random_state=0)
     loose = DeepTucker(solver_options={"rtol": 1e-2}, **kw).fit(X)
     tight = DeepTucker(**kw).fit(X)
     assert loose.time_curve_[-1] > tight.time_curve_[-1]  # a looser error bound, longer steps
     with pytest.raises(InvalidParameterError, match="rtol"):
-        DeepTucker(solver="gd", solver_options={"rtol": 1e-2}, **kw).fit(X)
+        DeepTucker(**{**kw, "solver": "gd"}, solver_options={"rtol": 1e-2}).fit(X)
 
 
 def test_masked_r2_uses_r2_score_with_guard():
@@ -290,13 +293,13 @@ def test_early_stopping_and_fit_complete():
         (12, 10, 8), (2, 2, 2), observed_fraction=0.5, noise=0.2, random_state=0
     )
     missing = np.isnan(X)
-    plain = DeepTucker(random_state=0)
+    plain = DeepTucker(early_stopping=False, random_state=0)
     plain_completed = plain.fit_complete(X)
     assert plain.validation_scores_ is None and plain.best_iter_ is None
     fitted = tl.tucker_to_tensor(plain.to_tensorly())
     np.testing.assert_array_equal(plain_completed[~missing], X[~missing])
     np.testing.assert_allclose(plain_completed[missing], fitted[missing], rtol=1e-10)
-    est = DeepTucker(early_stopping=True, random_state=0)
+    est = DeepTucker(random_state=0)  # early stopping is the default
     completed = est.fit_complete(X)
     scores = est.validation_scores_
     assert scores.shape == est.validation_iter_.shape
@@ -304,3 +307,82 @@ def test_early_stopping_and_fit_complete():
     assert est.best_iter_ == est.validation_iter_[np.argmax(scores)] <= est.n_iter_
     error = relative_error(completed[missing], truth.tensor[missing])
     assert error < relative_error(plain_completed[missing], truth.tensor[missing])
+
+
+def _rank3_matrix(seed):
+    rng = np.random.RandomState(seed)
+    return rng.standard_normal((20, 3)) @ rng.standard_normal((3, 8))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_low_rank_matrix_right_rank_or_warning(seed):
+    """Defaults on an exact rank-3 20x8 matrix: rank (3, 3) and a fit, or a ConvergenceWarning."""
+    M = _rank3_matrix(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = DeepTucker(random_state=seed).fit(M)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    fitted = tl.tucker_to_tensor(est.to_tensorly())
+    assert warned or (est.multilinear_rank_ == (3, 3) and relative_error(fitted, M) < 1e-2)
+
+
+def test_flow_escapes_rank_one_saddle():
+    """The flow stops on the tol test at rank (1, 1); the escape re-seeds and recovers rank 3."""
+    escapes = []
+    for seed in range(3):
+        M = _rank3_matrix(seed)
+        est = DeepTucker(solver="flow", early_stopping=False, random_state=seed).fit(M)
+        assert est.multilinear_rank_ == (3, 3)
+        assert relative_error(tl.tucker_to_tensor(est.to_tensorly()), M) < 1e-3
+        escapes.append(est.n_escapes_)
+    assert min(escapes) >= 1
+
+
+def test_unexplained_direction_and_reseed():
+    rng = np.random.RandomState(0)
+    u, v, w = (x / np.linalg.norm(x) for x in rng.standard_normal((3, 12)))
+    E = 3.0 * np.einsum("i,j,k->ijk", u, v, w) + 1e-3 * rng.standard_normal((12, 12, 12))
+    vectors, amplitude = dte.unexplained_direction(E, 1.0, 1e-2)
+    assert abs(amplitude) == pytest.approx(3.0, rel=1e-2)
+    assert abs(vectors[0] @ u) > 0.999 and abs(vectors[2] @ w) > 0.999
+    assert dte.unexplained_direction(E, 1e3, 1e-2) is None  # too small to count
+    assert dte.unexplained_direction(rng.standard_normal((12, 12, 12)), 1.0, 1e-2) is None
+    params = dtm.init_params(rng, (12, 12, 12), (4, 4, 4), 1, scale=1e-3)
+    new = dte.reseed(params, vectors, amplitude)
+    added = dtm.to_tensor(new, 3, 1) - dtm.to_tensor(params, 3, 1)
+    expected = dte.SEED_SHARE * amplitude * np.einsum("i,j,k->ijk", *vectors)
+    np.testing.assert_allclose(added, expected, atol=1e-6)
+
+
+def test_compressed_core_gives_the_model_rank():
+    rng = np.random.RandomState(0)
+    params = dtm.init_params(rng, (9, 7, 6), (5, 4, 3), 2, scale=1.0)
+    small = dtm.compressed_core(params, 3, 2)
+    assert small.shape == (5, 4, 3)
+    X_hat = dtm.to_tensor(params, 3, 2)
+    for mode in range(3):
+        np.testing.assert_allclose(
+            np.linalg.svd(tl.unfold(small, mode), compute_uv=False),
+            np.linalg.svd(tl.unfold(X_hat, mode), compute_uv=False)[: small.shape[mode]],
+            rtol=1e-10,
+        )
+
+
+def test_default_width_is_capped():
+    X = np.random.RandomState(0).standard_normal((40, 36, 3))
+    est = DeepTucker(max_iter=3, random_state=0).fit(X)
+    assert est.widths_ == (DEFAULT_WIDTH, DEFAULT_WIDTH, 3)
+    assert est.validation_scores_ is not None  # early stopping on by default
+
+
+def test_warns_when_early_stopping_keeps_a_useless_model():
+    """A large start never fits the withheld entries: the kept model is flagged."""
+    X, _ = make_low_multilinear_rank((24, 8, 8), (2, 2, 2), observed_fraction=0.5, random_state=3)
+    with pytest.warns(ConvergenceWarning, match="no better than"):
+        est = DeepTucker(init_scale=3.0, max_iter=300, random_state=0).fit(X)
+    assert est.best_validation_score_ <= 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        good = DeepTucker(random_state=0).fit(X)
+    assert not any("no better than" in str(w.message) for w in caught)
+    assert good.best_validation_score_ > 0.9

@@ -36,7 +36,7 @@ def test_rows_with_few_observed_entries_are_shrunk_not_blown_up(noisy_fit):
     plain = np.array(
         [
             est._design @ np.linalg.lstsq(est._design[~m], row[~m], rcond=None)[0]
-            for row, m in zip(few, missing)
+            for row, m in zip(few, missing, strict=True)
         ]
     )
     error = np.linalg.norm((completed - clean)[missing]) / np.linalg.norm(clean[missing])

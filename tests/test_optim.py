@@ -340,3 +340,27 @@ def test_after_an_escape_tol_waits_for_the_loss_to_drop():
     res = minimize(problem, learning_rate=0.5, tol=1e-6, max_iter=50)
     # the same point again: the loss cannot drop, so the loop runs to max_iter
     assert res.stop_reason == "max_iter" and res.n_escapes == 1 and len(calls) == 1
+
+
+def test_an_early_stop_with_an_unexplained_residual_continues_from_the_reseeded_best():
+    # the training loss never moves x1; the held-out loss wants x1 = 1
+    def fun(p):
+        (x,) = p
+        return 0.5 * float((x[0] - 1) ** 2), (np.array([x[0] - 1, 0.0]),)
+
+    def heldout(p):
+        (x,) = p
+        return float((x[0] - 1) ** 2 + (x[1] - 1) ** 2) + 0.1 * x[0] ** 2
+
+    def escape(params, grads):
+        x = params[0]
+        return None if x[1] == 1.0 else (np.array([x[0], 1.0]),)
+
+    problem = Problem(fun, (np.array([0.0, 0.0]),), heldout_loss=heldout, escape=escape)
+    kw = dict(learning_rate=0.1, tol=0.0, max_iter=2000, n_iter_no_change=3, validation_every=5)
+    res = minimize(problem, **kw)
+    assert res.stop_reason == "early_stopping" and res.n_escapes == 1
+    assert res.params[0][1] == 1.0  # the best iterate comes after the escape
+    plain = minimize(Problem(fun, problem.start, heldout_loss=heldout), **kw)
+    assert plain.stop_reason == "early_stopping" and plain.params[0][1] == 0.0
+    assert min(res.validation_loss) < min(plain.validation_loss)

@@ -41,11 +41,20 @@ from dataclasses import replace
 import numpy as np
 import tensorly as tl
 
-from ._problem import TINY, Problem, initial_rate
+from ._problem import Problem, initial_rate
+from .deep_tucker_escape import reseed, unexplained_direction
+from .deep_tucker_init import (
+    conserved_quantities,
+    core_slice_norms,
+    init_params,
+    random_orthonormal,
+    spectral_scale,
+)
 
 __all__ = [
     "FORMS",
     "PLATEAU_SHARE",
+    "compressed_core",
     "conserved_quantities",
     "core_slice_norms",
     "end_to_end_factors",
@@ -174,6 +183,31 @@ def to_tensor(params, order, depth, form="product"):
     return _forward(G, mats)[0]
 
 
+def compressed_core(params, order, depth, form="product"):
+    """A small tensor whose unfoldings have the model's singular values (host, numpy).
+
+    With ``U_k = Q_k R_k`` (thin QR), ``X̂ = (G ×_0 R_0 ×_1 R_1 ⋯) ×_0 Q_0 ⋯`` and
+    the ``Q_k`` have orthonormal columns, so the returned ``G ×_k R_k`` (shape
+    ``widths``) has the singular values of ``X̂``'s unfoldings at the cost of the
+    core, not of the tensor. Requires ``widths[k] <= dims[k]`` (as the estimator's
+    widths are).
+
+    Examples
+    --------
+    >>> rng = np.random.RandomState(0)
+    >>> params = init_params(rng, (6, 5, 4), (3, 3, 2), 1, scale=1.0)
+    >>> small = compressed_core(params, 3, 1)
+    >>> X_hat = to_tensor(params, 3, 1)
+    >>> bool(np.allclose(np.linalg.svd(tl.unfold(small, 1), compute_uv=False),
+    ...                  np.linalg.svd(tl.unfold(X_hat, 1), compute_uv=False)[:3]))
+    True
+    """
+    core = np.asarray(params[0])
+    for mode, U in enumerate(end_to_end_factors(params, order, depth, form)):
+        core = _mode_dot(core, np.linalg.qr(np.asarray(U))[1], mode)
+    return core
+
+
 def loss_and_grad(params, target, mask, coef, *, depth, form="product"):
     """Masked squared loss ``(coef/2) Σ_Ω (X̂ - target)²`` and its gradient.
 
@@ -228,6 +262,7 @@ def problem(
     tol=0.0,
     plateau_share=PLATEAU_SHARE,
     heldout_mask=None,
+    rank_tol=None,
 ):
     """The masked deep Tucker fit as a :class:`~sktensorflow.models._problem.Problem`.
 
@@ -256,6 +291,12 @@ def problem(
     heldout_mask : array of shape dims or None, default=None
         1.0 on entries withheld from the fit: the problem's held-out loss is
         ``½ Σ_heldout (X̂ - target)²`` (normalized units).
+    rank_tol : float or None, default=None
+        With depth-1 ``"product"`` factors, the problem's ``escape``: at a
+        ``tol`` stop, a rank-one direction of the residual (observed residual
+        times ``coef``) of amplitude at least ``rank_tol`` times the model's
+        largest singular value re-seeds the smallest core slices
+        (:mod:`sktensorflow.models.deep_tucker_escape`). ``None``: no escape.
 
     Returns
     -------
@@ -279,7 +320,10 @@ def problem(
         return (params[0] * data_scale, *params[1:])
 
     heldout_loss = _heldout_loss(target, heldout_mask, depth, form)
-    unscaled = Problem(fun, start, view=view, heldout_loss=heldout_loss)
+    escape = None
+    if rank_tol is not None and depth == 1 and form == "product":
+        escape = _escape(target, mask, coef, rank_tol)
+    unscaled = Problem(fun, start, view=view, heldout_loss=heldout_loss, escape=escape)
     if tol == 0:
         return unscaled
     return replace(unscaled, rate_scale=min(1.0, plateau_share * initial_rate(unscaled) / tol))
@@ -298,135 +342,22 @@ def _heldout_loss(target, mask, depth, form):
     return heldout_loss
 
 
-# -- balanced initialization (host, numpy) ----------------------------------------------
-def random_orthonormal(rng, n_rows, n_cols):
-    """Haar-distributed ``(n_rows, n_cols)`` matrix with orthonormal columns (host).
+def _escape(target, mask, coef, rank_tol):
+    """``escape(params, grads)`` of a depth-1 product-form problem (host computation)."""
+    order = tl.ndim(target)
 
-    The Q factor of a Gaussian matrix drawn from ``rng`` (a ``RandomState``),
-    signs fixed so that ``R`` has a non-negative diagonal; ``n_cols <= n_rows``.
+    def escape(params, grads):
+        host = [tl.to_numpy(p) for p in params]
+        with tl.backend_context("numpy", local_threadsafe=True):
+            X_hat = to_tensor(host, order, 1)
+            R = tl.to_numpy(target) - X_hat
+            if mask is not None:
+                R = R * tl.to_numpy(mask)
+            found = unexplained_direction(coef * R, spectral_scale(X_hat), rank_tol)
+            new = None if found is None else reseed(host, *found)
+        if new is None:
+            return None
+        context = tl.context(params[0])
+        return tuple(tl.tensor(a, **context) for a in new)
 
-    Examples
-    --------
-    >>> Q = random_orthonormal(np.random.RandomState(0), 4, 2)
-    >>> bool(np.allclose(Q.T @ Q, np.eye(2)))
-    True
-    """
-    q, r = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
-    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
-
-
-def spectral_scale(X):
-    """Largest singular value over the unfoldings of the ndarray ``X`` (host), as a float.
-
-    Computed from the Gram matrix of each unfolding's short side.
-
-    Examples
-    --------
-    >>> spectral_scale(np.diag([3.0, -4.0]))
-    4.0
-    """
-    best = 0.0
-    for mode in range(X.ndim):
-        A = tl.unfold(X, mode)
-        gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
-        best = max(best, float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))))
-    return best
-
-
-def _product_chain(rng, G, mode, n, depth):
-    """Exactly balanced chain: ``W_1ᵀW_1 = G_(k)G_(k)ᵀ``, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``."""
-    P, s, _ = np.linalg.svd(tl.unfold(G, mode))
-    w = P.shape[0]
-    s = np.concatenate([s, np.zeros(w - s.size)])  # rank-deficient unfolding: pad
-    prev = P
-    chain = []
-    for layer in range(depth):
-        rows = n if layer == depth - 1 else w
-        O = random_orthonormal(rng, rows, w)
-        chain.append((O * s) @ prev.T)
-        prev = O
-    return chain
-
-
-def _column_chain(rng, G, mode, n, depth):
-    """Released-code balance: every array of column ``j`` has the norm of core slice ``j``."""
-    slice_norms = np.linalg.norm(tl.unfold(G, mode), axis=1)
-    w = slice_norms.size
-    A = rng.standard_normal((n, w))
-    A *= slice_norms / np.maximum(np.linalg.norm(A, axis=0), TINY)
-    chain = [A]
-    for _ in range(depth - 1):
-        M = rng.standard_normal((w, n, n))
-        M *= (slice_norms / np.maximum(np.linalg.norm(M, axis=(1, 2)), TINY))[:, None, None]
-        chain.append(M)
-    return chain
-
-
-def init_params(rng, dims, widths, depth, form="product", scale=1e-2):
-    """Balanced small initialization (numpy arrays).
-
-    The core has i.i.d. Gaussian entries scaled so that a core slice has norm
-    ``scale`` on average (exactly for equal widths). ``"product"`` chains are
-    exactly balanced (the conserved quantities of the gradient flow are zero);
-    ``"column"`` chains rescale every array of column ``j`` to the norm of core
-    slice ``j`` (the released code's rule).
-
-    Parameters
-    ----------
-    rng : numpy.random.RandomState
-    dims, widths : tuple of int
-        Tensor shape and core shape (``widths[k] <= dims[k]`` for ``"product"``).
-    depth : int
-    form : {"product", "column"}
-    scale : float
-
-    Returns
-    -------
-    params : tuple of ndarrays
-    """
-    widths = tuple(int(w) for w in widths)
-    total = math.prod(widths)
-    mean_width = total ** (1.0 / len(widths))
-    G = rng.standard_normal(widths) * scale * math.sqrt(mean_width / total)
-    build = _product_chain if form == "product" else _column_chain
-    params = [G]
-    for mode, n in enumerate(dims):
-        params.extend(build(rng, G, mode, n, depth))
-    return tuple(params)
-
-
-# -- diagnostics ---------------------------------------------------------------------
-def core_slice_norms(G):
-    """Norms of the core's slices, one array of length ``w_k`` per mode (numpy)."""
-    G = np.asarray(G)
-    return [np.linalg.norm(tl.unfold(G, k), axis=1) for k in range(G.ndim)]
-
-
-def conserved_quantities(params, order, depth, form="product"):
-    """Quantities the gradient flow conserves, one list of arrays per mode (numpy).
-
-    ``"product"``: ``G_(k)G_(k)ᵀ - W_1ᵀW_1`` and ``W_l W_lᵀ - W_{l+1}ᵀW_{l+1}``
-    (from the invariance ``G ×_k B⁻¹, W_1 B`` and ``W_l B⁻¹, B W_{l+1}``).
-    ``"column"``: per column ``j``, ``‖G slice j‖² - ‖first array of chain j‖²``
-    and the differences of consecutive arrays' squared norms along the chain
-    (from the invariance under rescaling one slice or matrix by ``c`` and the
-    next by ``1/c``); the chain is ordered from the core outwards
-    (``M_1, ..., M_{L-1}, a``).
-    """
-    params = [np.asarray(p) for p in params]
-    G, chains = split_params(params, order, depth)
-    out = []
-    for mode, chain in enumerate(chains):
-        if form == "product":
-            G_k = tl.unfold(G, mode)
-            grams = [G_k @ G_k.T]
-            for W in chain:
-                grams.append(W.T @ W)
-                grams.append(W @ W.T)
-            out.append([grams[2 * i] - grams[2 * i + 1] for i in range(depth)])
-        else:
-            sq = [np.sum(tl.unfold(G, mode) ** 2, axis=1)]
-            sq += [np.sum(M**2, axis=(1, 2)) for M in chain[1:]]
-            sq.append(np.sum(chain[0] ** 2, axis=0))
-            out.append([sq[i] - sq[i + 1] for i in range(depth)])
-    return out
+    return escape

@@ -7,6 +7,11 @@ before a weak component, with that component left in the residual. At a ``tol``
 point :func:`saddle_escape` looks at the residual's t-SVD; if its leading
 singular value is one the model would count in its tubal rank, a spare (small)
 column pair is re-seeded along the leading singular tubes and the loop goes on.
+
+Early stops are not escaped: with fixed-step gradient descent a plateau shows
+as a flat training loss, which the loop's early stopping already waits out,
+and on real data a re-seeding there costs a patience period for nothing (the
+residual of noisy data always has a countable direction).
 """
 
 import numpy as np
@@ -70,6 +75,8 @@ def saddle_escape(data, *, rank_tol, seed_norm):
     k, share = data.shape[2], observed_share(data)
 
     def escape(coords, grads):
+        if grads is None:  # an early stop: see the module docstring
+            return None
         factors = [_backend.to_numpy(f) for f in from_coordinates(coords, k)]
         E = residual_tensor(coords, data)
         with _backend.backend_context("numpy"):

@@ -1,29 +1,29 @@
 """DeflationFlowCP: the modified gradient flow that fits a tensor one component at a time."""
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import tensorly as tl
+from sklearn.exceptions import ConvergenceWarning
 
-from . import _backend
-from ._base import Integral, Interval, Real, StrOptions
-from ._deflation_trajectory import component_fit_times, directional_residuals
+from ._base import Integral, Interval, Real, StrOptions, _outside_package_stacklevel
+from ._deflation_trajectory import (
+    EpochLog,
+    column_recorder,
+    component_fit_times,
+    directional_residuals,
+    epoch_attributes,
+    saddle_check,
+    unexplained_message,
+)
 from ._optim import Schedule
 from ._symmetric import BaseSymmetricCP
+from ._symmetric_saddle import symmetric_escape
 from .models import symmetric_cp as scp
 from .models._problem import max_ratio
 
 __all__ = ["DeflationFlowCP", "directional_residuals"]
-
-
-@dataclass
-class _EpochLog:
-    """What the epoch ends of one fit found (kept off the estimator until the fit ends)."""
-
-    times: list = field(default_factory=list)
-    n_reinit: list = field(default_factory=list)
-    accurate: bool = False
-    stationary: bool = False
 
 
 class DeflationFlowCP(BaseSymmetricCP):
@@ -109,7 +109,8 @@ class DeflationFlowCP(BaseSymmetricCP):
         re-initialization at its end).
     rank_tol : float, default=1e-2
         Components with weight below ``rank_tol`` times the largest are not
-        counted in ``rank_``.
+        counted in ``rank_``; for ``tensor="moment"``/``"cumulant"``,
+        components within ``noise_level_`` are not counted either.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     callback : callable, default=None
@@ -125,6 +126,18 @@ class DeflationFlowCP(BaseSymmetricCP):
     weights_ : ndarray of shape ``(rank_,)``
         Their weights (summed over the columns that represent them).
     rank_ : int
+        Estimated CP rank: grouped components with ``|weight| >= rank_tol *
+        max |weight|`` whose weight and contraction ``|<T*, u^{⊗order}>|`` both
+        exceed ``noise_level_`` (user guide, "Sampling noise").
+    weight_errors_ : ndarray of shape (rank_,)
+        Standard error of each weight from the target's sampling noise along its
+        direction (root mean square over 19 random half-splits of the samples);
+        zeros for ``tensor="precomputed"``.
+    noise_level_ : float
+        Largest ``|<E, u^{⊗order}>|`` over unit ``u`` of the split-half noise
+        tensors ``E = (T_A - T_B)/2`` (the largest over 19 random half-splits);
+        a pure-noise component exceeds it about 5 % of the time. 0.0 for
+        ``tensor="precomputed"``.
     effective_rank_ : float
     columns_ : ndarray of shape (n_features, width)
     column_weights_ : ndarray of shape (width,)
@@ -165,8 +178,11 @@ class DeflationFlowCP(BaseSymmetricCP):
     first_epoch_ : float
         Flow time of the first epoch (absolute units).
     stop_reason_ : str
-        ``"target_accuracy"``, ``"max_epochs"``, ``"tol"``, ``"max_iter"`` or
-        ``"callback"``.
+        ``"target_accuracy"``, ``"max_epochs"``, ``"tol"``, ``"saddle"``,
+        ``"max_iter"`` or ``"callback"``.
+    n_escapes_ : int
+        Saddle escapes: stationary epoch ends at which a column was re-seeded
+        along an unexplained residual direction (see Notes); 0 for ``"plain"``.
     mean_, whitening_ : ndarray
         Centering and whitening (see :class:`OverparamCP`).
     n_features_in_ : int
@@ -176,6 +192,17 @@ class DeflationFlowCP(BaseSymmetricCP):
     OverparamCP : the same model fitted by gradient descent with optional
         periodic re-initialization.
     directional_residuals : the residual along given directions over time.
+
+    Notes
+    -----
+    **Saddle check.** Where the fit would stop short of ``target_accuracy`` (a
+    stationary epoch end, or the last epoch), the best rank-one direction ``u``
+    of the residual is found by the tensor power method (as in
+    :class:`OverparamCP`, never materializing the target). If the model would
+    count ``R(u^{⊗order}) u^{⊗order}`` as a new component, the modified flow
+    re-seeds its smallest free column along ``u`` at ``δ0`` and goes on (at most
+    10 times, ``n_escapes_``); the plain flow (which never re-initializes), a
+    spent budget and the last epoch end with a ``ConvergenceWarning`` instead.
 
     Examples
     --------
@@ -293,17 +320,22 @@ class DeflationFlowCP(BaseSymmetricCP):
             target_sq=target_sq,
             rate_scale=0.0 if modified else t_norm,  # modified: tol is tested at epoch ends
         )
-        goal, log = 0.5 * (self.target_accuracy**2) * target_sq, _EpochLog()
+        escape = symmetric_escape(self, target, coefs, rng, t_norm, self.init_norm_)
+        goal, log = 0.5 * (self.target_accuracy**2) * target_sq, EpochLog()
         result = self._minimize(
-            problem,
+            replace(problem, escape=None if modified else escape),
             learning_rate=self._learning_rate(t_norm),
             target_loss=goal if goal > 0 else None,
-            schedule=self._schedule(problem.fun, rng, t_norm, lam, goal, log),
-            record=self._recorder(),
+            schedule=self._schedule(problem.fun, escape, rng, t_norm, lam, goal, log),
+            record=column_recorder(self.record_columns),
             describe=lambda p: f"rank={self._rank_of(p[0], coefs)}",
+            max_escapes=0,  # plain: no re-initialization, a saddle warns
         )
         self._set_components(result.view[0], coefs)
         self._set_trajectory(result, log, coefs, lam, target_sq)
+        message = unexplained_message(log, self.max_epochs)
+        if message:  # stopped short of target_accuracy with a component left
+            warnings.warn(message, ConvergenceWarning, stacklevel=_outside_package_stacklevel())
 
     def _preferred_solver_options(self):
         return {**super()._preferred_solver_options(), "rtol": 1e-3}
@@ -326,7 +358,7 @@ class DeflationFlowCP(BaseSymmetricCP):
             end += t0 * growth**s
             yield end
 
-    def _schedule(self, fun, rng, t_norm, lam, goal, log):
+    def _schedule(self, fun, escape, rng, t_norm, lam, goal, log):
         threshold = self.reinit_threshold * np.sqrt(t_norm)
         modified = self.method == "modified"
 
@@ -338,7 +370,13 @@ class DeflationFlowCP(BaseSymmetricCP):
             log.accurate = data_loss <= goal
             rate = max_ratio((grad,), scp.column_scale((W,)))
             stationary = modified and rate <= self.tol * t_norm
-            if log.accurate or stationary or index + 1 >= self.max_epochs:
+            last = index + 1 >= self.max_epochs
+            if not log.accurate and (stationary or last):
+                new = saddle_check(escape, params, grad, log, stationary and not last)
+                if new is not None:
+                    log.n_reinit.append(1)
+                    return new
+            if log.accurate or stationary or last:
                 log.n_reinit.append(0)
                 log.stationary = stationary and not log.accurate
                 return None
@@ -349,16 +387,6 @@ class DeflationFlowCP(BaseSymmetricCP):
             return (W,)
 
         return Schedule(self._epoch_ends(), action)
-
-    def _recorder(self):
-        def record(params):
-            W = _backend.to_numpy(params[0])
-            out = {"norms": np.linalg.norm(W, axis=0)}
-            if self.record_columns:
-                out["columns"] = W.copy()
-            return out
-
-        return record
 
     def _set_trajectory(self, result, log, coefs, lam, target_sq):
         """Fitted attributes describing the deflation (host arrays)."""
@@ -371,21 +399,9 @@ class DeflationFlowCP(BaseSymmetricCP):
         data_loss = result.loss_curve - 0.5 * lam * np.sum(norms**2, axis=1)
         scale = np.sqrt(target_sq) if target_sq > 0 else 1.0
         self.error_curve_ = np.sqrt(np.maximum(2.0 * data_loss, 0.0)) / scale
-        self.epoch_times_ = np.asarray(log.times)
-        self.n_reinit_ = np.asarray(log.n_reinit, dtype=int)
-        self.n_epochs_ = len(self.epoch_times_)
-        self.stop_reason_ = self._stop_reason(result.stop_reason, log)
+        vars(self).update(epoch_attributes(result, log))
         fit_times = component_fit_times(
             norms, times, self.columns_, coefs, self.components_, self.order
         )
         self.fit_times_ = fit_times
         self.discovery_order_ = np.argsort(fit_times, kind="stable")
-
-    @staticmethod
-    def _stop_reason(reason, log):
-        """The loop's stopping reason in the deflation's terms."""
-        if reason != "schedule":
-            return "target_accuracy" if reason == "target_loss" else reason
-        if log.accurate:
-            return "target_accuracy"
-        return "tol" if log.stationary else "max_epochs"

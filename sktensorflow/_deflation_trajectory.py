@@ -1,15 +1,118 @@
-"""Helpers of DeflationFlowCP: its trajectory (residual along given directions, fit times).
+"""Helpers of DeflationFlowCP: its trajectory and its epoch ends.
 
 :func:`directional_residuals` and :func:`component_fit_times` are pure numpy
-functions of recorded histories.
+functions of recorded histories. :class:`EpochLog` and :func:`saddle_check`
+record what the epoch ends found, including the saddle check: at an epoch end
+where the flow is stationary, or at the last one, a residual direction the
+model would count as a component is escaped from (a column re-seeded along it)
+or reported.
 """
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _backend
+
 __all__ = [
+    "EpochLog",
+    "column_recorder",
     "component_fit_times",
     "directional_residuals",
+    "epoch_attributes",
+    "saddle_check",
+    "stop_reason",
+    "unexplained_message",
 ]
+
+#: Saddle escapes at epoch ends allowed in one fit (the loop's default budget).
+MAX_ESCAPES = 10
+
+
+@dataclass
+class EpochLog:
+    """What the epoch ends of one fit found (kept off the estimator until the fit ends)."""
+
+    times: list = field(default_factory=list)
+    n_reinit: list = field(default_factory=list)
+    accurate: bool = False
+    stationary: bool = False
+    n_escapes: int = 0
+    saddle: bool = False  # stationary at an unexplained residual, escape budget spent
+    unexplained: bool = False  # the last epoch ended with an unexplained residual
+
+
+def saddle_check(escape, params, grad, log, may_escape):
+    """At a stationary or the last epoch end: parameters to continue from, or ``None``.
+
+    ``escape(params, grads)`` (:func:`sktensorflow.models.symmetric_cp_residual.saddle_escape`)
+    returns re-seeded parameters when the residual has a direction the model would
+    count as a component. They are returned when ``may_escape`` (a stationary
+    point before the last epoch) and the budget of :data:`MAX_ESCAPES` is not
+    spent; otherwise ``log`` records a saddle (budget spent) or an unexplained
+    final residual.
+    """
+    new = escape(params, (grad,))
+    if new is None:
+        return None
+    if may_escape and log.n_escapes < MAX_ESCAPES:
+        log.n_escapes += 1
+        return new
+    log.saddle = may_escape
+    log.unexplained = not may_escape
+    return None
+
+
+def column_recorder(record_columns):
+    """``record(params)`` of the loop: column norms (and the columns themselves)."""
+
+    def record(params):
+        W = _backend.to_numpy(params[0])
+        out = {"norms": np.linalg.norm(W, axis=0)}
+        if record_columns:
+            out["columns"] = W.copy()
+        return out
+
+    return record
+
+
+def epoch_attributes(result, log):
+    """Fitted attributes from the epoch ends and the loop's ``result`` (host values)."""
+    times = np.asarray(log.times)
+    return {
+        "epoch_times_": times,
+        "n_reinit_": np.asarray(log.n_reinit, dtype=int),
+        "n_epochs_": len(times),
+        "stop_reason_": stop_reason(result.stop_reason, log),
+        "n_escapes_": result.n_escapes + log.n_escapes,
+    }
+
+
+def stop_reason(reason, log):
+    """The loop's stopping reason in the deflation's terms (``stop_reason_``)."""
+    if reason != "schedule":
+        return "target_accuracy" if reason == "target_loss" else reason
+    if log.accurate:
+        return "target_accuracy"
+    if log.saddle:
+        return "saddle"
+    return "tol" if log.stationary else "max_epochs"
+
+
+def unexplained_message(log, max_epochs):
+    """The ConvergenceWarning's text for a fit that ended unexplained, else ``None``."""
+    if log.saddle:
+        what = f"stopped at a saddle point after {log.n_escapes} re-seedings"
+        advice = "Try another random_state or a larger width"
+    elif log.unexplained:
+        what = f"reached max_epochs={max_epochs}"
+        advice = "Increase max_epochs"
+    else:
+        return None
+    return (
+        f"DeflationFlowCP {what} with a residual direction it would count as a "
+        f"component: the fitted rank is too low. {advice}."
+    )
 
 
 def _unit_rows(A):

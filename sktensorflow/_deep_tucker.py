@@ -314,6 +314,9 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         if not observed.any():
             raise ValueError("X has no observed entry (every entry is NaN).")
         filled, rng = np.where(observed, X, 0.0), self._rng()
+        self._nonzero_data = bool(filled.any())
+        if not self._nonzero_data:
+            self._warn_zero_data("multilinear_rank_")
         init, learning_rate = self._start(filled, observed, rng)
         heldout = self._heldout_entries(observed, rng)
         record = self._record(X.ndim)
@@ -383,6 +386,8 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form)
         small = dtm.compressed_core(params, order, self.depth, self.factor_form)
         self.multilinear_rank_, self.effective_rank_ = multilinear_rank(small, self.rank_tol)
+        if not self._nonzero_data:
+            self.multilinear_rank_, self.effective_rank_ = (0,) * order, 0.0
         self.core_slice_norms_ = dtm.core_slice_norms(G)
         slices = result.history["slices"]
         self.core_slice_norms_history_ = [

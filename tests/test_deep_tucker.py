@@ -386,3 +386,22 @@ def test_warns_when_early_stopping_keeps_a_useless_model():
         good = DeepTucker(random_state=0).fit(X)
     assert not any("no better than" in str(w.message) for w in caught)
     assert good.best_validation_score_ > 0.9
+
+
+def test_zero_data_gives_rank_zero_with_a_warning():
+    X = np.zeros((8, 5, 4))
+    X[0, 0, 0] = np.nan
+    with pytest.warns(UserWarning, match="all zero.*multilinear_rank_ is 0"):
+        est = DeepTucker(random_state=0).fit(X)
+    assert est.multilinear_rank_ == (0, 0, 0) and est.components_.shape == (0, 5, 4)
+    assert est.transform(X).shape == (8, 0) and est.complete(X)[0, 0, 0] == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_results_do_not_depend_on_the_data_scale(scale):
+    X, _ = make_low_multilinear_rank((10, 8, 6), (2, 2, 2), observed_fraction=0.7, random_state=0)
+    ref = DeepTucker(random_state=0).fit(X)
+    est = DeepTucker(random_state=0).fit(X * scale)
+    assert est.multilinear_rank_ == ref.multilinear_rank_ and est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.core_, ref.core_ * scale, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(est.complete(X * scale), ref.complete(X) * scale, rtol=1e-6)

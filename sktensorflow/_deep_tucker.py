@@ -85,7 +85,7 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         Evaluations of the held-out error without improvement before stopping.
     learning_rate : float or "auto", default="auto"
         Step (``"gd"``), first trial step (``"flow"``) or step size (``"adam"``).
-        ``"auto"``: ``5e-3`` for ``"adam"`` (in the normalized units),
+        ``"auto"``: ``2e-2`` for ``"adam"`` (in the normalized units),
         ``1 / P`` for ``"gd"``/``"flow"`` (the stability bound is ``2 / P``
         near the fitted model).
     solver : {"adam", "flow", "gd"}, default="adam"
@@ -288,7 +288,7 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
             init = (9e-4 if adam else 1e-3) ** (1.0 / max(n_paths - 2, 1))
         lr = self.learning_rate
         if lr == "auto":
-            lr = 5e-3 if adam else 1.0 / n_paths
+            lr = 2e-2 if adam else 1.0 / n_paths
         return widths, float(init), float(lr)
 
     # -- fit -------------------------------------------------------------------

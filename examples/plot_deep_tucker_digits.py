@@ -14,13 +14,10 @@ observed, and with tensorly's masked ``tucker`` at a few ranks (the best rank
 in hindsight is the reference; DeepTucker is never told it).
 
 Reported: relative error on the missing pixels, the multilinear rank of the
-completion, and the fit time. What this run printed (one thread, shared
-machine): mean filling 0.557; DeepTucker 0.529 with multilinear rank (18, 7, 5),
-best iteration 460, 18 s; tensorly's ``tucker`` 0.506 at rank (8, 5, 5), 0.631
-at (16, 6, 6) and 0.700 at (32, 8, 8), 1 to 4 s. Digits are not low-rank: the
-right rank is found by stopping, and a masked Tucker fit is only as good as the
-rank it is given. ``benchmarks/bench_real_completion.py`` runs the same
-comparison on 400 images with tensorly's parafac rows as well.
+completion, and the fit time (the run's output is shown below). Digits are not
+low-rank: the right rank is found by stopping, and a masked Tucker fit is only
+as good as the rank it is given. ``benchmarks/bench_real_completion.py`` runs
+the same comparison on 400 images with tensorly's parafac rows as well.
 """
 
 import time

@@ -208,8 +208,8 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
     missing entries (the completion the fit computed); :meth:`complete` folds
     rows in on the fitted non-sample factors, for rows the model was not fitted
     on. On real data (``benchmarks/bench_real_completion.py``) the defaults
-    take seconds to a minute and reach tensorly's best masked CP/Tucker rank in
-    hindsight.
+    take seconds (0.7 to 10 s) and come within 8 % of tensorly's masked
+    CP/Tucker at the best rank in hindsight.
 
     Examples
     --------

@@ -204,6 +204,23 @@ class DeflationFlowCP(BaseSymmetricCP):
     10 times, ``n_escapes_``); the plain flow (which never re-initializes), a
     spent budget and the last epoch end with a ``ConvergenceWarning`` instead.
 
+    **Scale.** The fit runs on normalized data: the samples (or the precomputed
+    target) are divided by an exact power of two chosen from their largest
+    entry, so the normalized problem is the same, bit for bit, under a change of
+    scale by a power of two, and the same up to rounding under any other (from
+    1e-150 to 1e150). The fitted attributes are scaled back to data units: with
+    the data multiplied by ``c``, a target built from samples scales as
+    ``c**order`` (not at all with ``whiten=True``; a precomputed one as ``c``),
+    and so do ``weights_``,
+    ``weight_errors_``, ``noise_level_`` and ``column_weights_``; ``columns_``
+    and column norms scale as its square root, ``loss_curve_`` as its square,
+    and flow times (``time_curve_``, ``history_time_``, ``learning_rate_``,
+    ``epoch_times_``, ``fit_times_``, ``first_epoch_``) as its inverse;
+    ``init_norm_`` is a column norm. A ``learning_rate`` the user gives is in
+    data units. ``callback`` sees the columns of the normalized problem. Weights
+    beyond the float64 range in data units (e.g. ``c = 1e150`` at order 3) are
+    inf or 0, with a warning. A zero target gives ``rank_ = 0`` with a warning.
+
     Examples
     --------
     >>> import numpy as np
@@ -303,7 +320,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         """
         return super().fit(X, y)
 
-    def _fit(self, X):
+    def _fit_normalized(self, X):
         target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
         self.init_norm_ = self.init_scale * np.sqrt(t_norm)
@@ -342,7 +359,7 @@ class DeflationFlowCP(BaseSymmetricCP):
 
     def _learning_rate(self, t_norm):
         if self.learning_rate != "auto":
-            return float(self.learning_rate)
+            return self._user_time(self.learning_rate)
         return self._auto_learning_rate(t_norm)
 
     def _first_epoch_length(self, target, W0, t_norm):

@@ -168,6 +168,23 @@ class OverparamCP(BaseSymmetricCP):
     At a genuine minimum the check costs about 20 gradient evaluations, once.
     The lazy regime has no saddle check.
 
+    **Scale.** The fit runs on normalized data: the samples (or the precomputed
+    target) are divided by an exact power of two chosen from their largest
+    entry, so the normalized problem is the same, bit for bit, under a change of
+    scale by a power of two, and the same up to rounding under any other (from
+    1e-150 to 1e150). The fitted attributes are scaled back to data units: with
+    the data multiplied by ``c``, a target built from samples scales as
+    ``c**order`` (not at all with ``whiten=True``; a precomputed one as ``c``),
+    and so do ``weights_``,
+    ``weight_errors_``, ``noise_level_`` and ``column_weights_``; ``columns_``
+    and column norms scale as its square root, ``loss_curve_`` as its square,
+    and flow times (``time_curve_``, ``history_time_``, ``learning_rate_``) as
+    its inverse. A ``learning_rate`` or ``reinit_every`` the user gives is in
+    data units. ``callback`` sees the columns of the normalized problem.
+    Weights beyond the float64 range in data units (e.g. ``c = 1e150`` at
+    order 3) are inf or 0, with a warning. A zero target gives ``rank_ = 0``
+    with a warning.
+
     Examples
     --------
     >>> from sktensorflow import OverparamCP
@@ -249,7 +266,7 @@ class OverparamCP(BaseSymmetricCP):
 
     def _learning_rate(self, t_norm, coefs, W0):
         if self.learning_rate != "auto":
-            return float(self.learning_rate)
+            return self._user_time(self.learning_rate)
         kernel = t_norm + float(np.sum(np.abs(coefs) * np.sum(W0 * W0, axis=0)))
         return self._auto_learning_rate(kernel)
 
@@ -270,7 +287,7 @@ class OverparamCP(BaseSymmetricCP):
         """
         return super().fit(X, y)
 
-    def _fit(self, X):
+    def _fit_normalized(self, X):
         target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
         coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)
@@ -310,5 +327,5 @@ class OverparamCP(BaseSymmetricCP):
             W, _ = scp.reinit_small_columns(params[0], grad, rng, init_norm, threshold)
             return (W,)
 
-        times = (self.reinit_every * (k + 1) for k in range(10**9))
+        times = (self._user_time(self.reinit_every * (k + 1)) for k in range(10**9))
         return Schedule(times, action)

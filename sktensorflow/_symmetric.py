@@ -7,6 +7,10 @@ over-parametrized columns into fitted components and rank estimates.
 Rank estimates of sample-built targets (``tensor="moment"``/``"cumulant"``)
 ignore components within the sampling noise of the empirical tensor
 (:mod:`sktensorflow.models.sampling_noise`), and ``score`` leaves those out.
+
+The fit runs on data divided by an exact power of two chosen from their size
+(so the normalized problem is the same whatever the data's scale, from 1e-150
+to 1e150) and the fitted attributes are scaled back to data units.
 """
 
 import numpy as np
@@ -14,7 +18,14 @@ import tensorly as tl
 from sklearn.utils.validation import check_array
 
 from . import _backend
-from ._base import BaseOverparam, Integral, Interval, StrOptions, check_is_fitted
+from ._base import (
+    BaseOverparam,
+    Integral,
+    Interval,
+    StrOptions,
+    check_is_fitted,
+)
+from ._symmetric_scale import ScaleMixin
 from .metrics import cp_rank, effective_rank, group_components
 from .models import sampling_noise as sn
 from .models import symmetric_cp as scp
@@ -35,7 +46,7 @@ _N_SPLITS = 19
 _COS_TOL = 0.99
 
 
-class BaseSymmetricCP(BaseOverparam):
+class BaseSymmetricCP(ScaleMixin, BaseOverparam):
     """Base class of the symmetric CP estimators (not public)."""
 
     _parameter_constraints: dict = {
@@ -77,15 +88,22 @@ class BaseSymmetricCP(BaseOverparam):
             )
         if self.tensor == "precomputed":
             data, d = self._check_precomputed(X)
-            self.n_features_in_, self.mean_, self.whitening_ = d, np.zeros(d), np.eye(d)
+            data, self._t_exp = self._normalize_precomputed(data)
+            self._x_exp, self._mean_n, self._whitening_n = 0, np.zeros(d), np.eye(d)
+            self.n_features_in_ = d
         else:
-            X = self._validate_input(X, reset=True)
-            self.mean_ = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
-            self.whitening_ = self._whitening(X - self.mean_)
-            data = self._preprocess(X)
+            X = self._normalize_samples(self._validate_input(X, reset=True))
+            self._mean_n = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
+            self._whitening_n = self._whitening(X - self._mean_n)
+            data = (X - self._mean_n) @ self._whitening_n
+            whitened = self.whiten and self.tensor == "cumulant"
+            self._t_exp = 0 if whitened else self._x_exp * self.order
         self._fit_noise(data)
         target, target_sq, t_norm = self._target_and_scale(data)
         self._noise_target = target if self.tensor != "precomputed" else None
+        self._zero_target = not target_sq > 0
+        if self._zero_target:
+            self._warn_zero_data("rank_")
         return target, target_sq, t_norm
 
     def _fit_noise(self, data):
@@ -197,6 +215,7 @@ class BaseSymmetricCP(BaseOverparam):
         """
         level = getattr(self, "noise_level_", 0.0)
         keep = np.arange(weights.size) < cp_rank(weights, self.rank_tol)
+        keep &= not getattr(self, "_zero_target", False)
         keep &= np.abs(weights) > level
         target = getattr(self, "_noise_target", None)
         if target is None:
@@ -227,7 +246,7 @@ class BaseSymmetricCP(BaseOverparam):
         self.weights_ = weights[keep]
         splits = vars(self).pop("_noise_splits", [])
         self.weight_errors_ = sn.weight_errors(splits, self._to_backend(comps[keep].T))
-        self.columns_ = W
+        self.columns_, self._columns_n = W, W
         self.column_weights_ = raw_weights
         # score: the columns of the components above the noise (all for a precomputed target)
         self._scored_columns = _columns_of(W, comps[signal])
@@ -312,14 +331,14 @@ class BaseSymmetricCP(BaseOverparam):
         """
         check_is_fitted(self)
         if self.tensor == "precomputed":
-            data = self._check_precomputed_score(X)
+            data = self._normalize_precomputed(self._check_precomputed_score(X), self._t_exp)[0]
         else:
-            data = self._preprocess(self._validate_input(X, reset=False))
+            data = self._preprocess_normalized(self._validate_input(X, reset=False))
         with _backend.backend_context(self._backend_name):
             target = self._make_target(data)
             target_sq = scp.target_norm_sq(target)
             kept = self._scored_columns
-            W = self._to_backend(_backend.to_numpy(self.columns_)[:, kept])
+            W = self._to_backend(self._columns_n[:, kept])
             signs = self._to_backend(self._signs_host[kept])
             loss, _ = scp.loss_and_grad(W, target, signs, target_sq=target_sq)
         return 1.0 - 2.0 * loss / target_sq if target_sq > 0 else 0.0

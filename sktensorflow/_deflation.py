@@ -129,7 +129,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         Estimated CP rank: grouped components with ``|weight| >= rank_tol *
         max |weight|`` whose weight and contraction ``|<T*, u^{⊗order}>|`` both
         exceed ``noise_level_`` (user guide, "Sampling noise").
-    weight_errors_ : ndarray of shape (rank_,)
+    weight_errors_ : ndarray of shape ``(rank_,)``
         Standard error of each weight from the target's sampling noise along its
         direction (root mean square over 19 random half-splits of the samples);
         zeros for ``tensor="precomputed"``.

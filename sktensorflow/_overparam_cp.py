@@ -107,7 +107,7 @@ class OverparamCP(BaseSymmetricCP):
         Estimated CP rank: grouped components with ``|weight| >= rank_tol *
         max |weight|`` whose weight and contraction ``|<T*, u^{⊗order}>|`` both
         exceed ``noise_level_`` (user guide, "Sampling noise").
-    weight_errors_ : ndarray of shape (rank_,)
+    weight_errors_ : ndarray of shape ``(rank_,)``
         Standard error of each weight from the target's sampling noise along its
         direction (root mean square over 19 random half-splits of the samples);
         zeros for ``tensor="precomputed"``.

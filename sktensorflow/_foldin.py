@@ -56,10 +56,7 @@ class FoldInMixin:
         the observed entries), as probabilistic PCA folds in a sample: a row with
         few observed entries is shrunk towards the prior instead of blowing up.
         """
-        D = self._design
-        L = getattr(self, "_prior_sqrt", None)  # TEMP until DeepTucker sets its prior
-        L = np.eye(D.shape[1]) if L is None else L
-        self._noise_var = getattr(self, "_noise_var", 0.0)
+        D, L = self._design, self._prior_sqrt
         flat = X.reshape(X.shape[0], -1)
         Z = np.zeros((flat.shape[0], D.shape[1]))
         if D.shape[1] == 0:

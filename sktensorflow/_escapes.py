@@ -45,7 +45,7 @@ def escape_plateau(run, validation, max_escapes):
         return "early_stopping"
     _restart(run, new)
     run.plateau_iter = run.n_iter
-    validation.misses = 0
+    validation.wait()
     return None
 
 

@@ -75,6 +75,10 @@ class Validation:
         else:
             self.misses += 1
 
+    def wait(self):
+        """Restart the patience (the loop continues from a re-seeded iterate)."""
+        self.misses = 0
+
     def finish(self, params, n_iter, train_loss):
         """The best parameters, the last iterate competing too."""
         if self.iters[-1] != n_iter:

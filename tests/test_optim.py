@@ -364,3 +364,15 @@ def test_an_early_stop_with_an_unexplained_residual_continues_from_the_reseeded_
     plain = minimize(Problem(fun, problem.start, heldout_loss=heldout), **kw)
     assert plain.stop_reason == "early_stopping" and plain.params[0][1] == 0.0
     assert min(res.validation_loss) < min(plain.validation_loss)
+
+
+def test_early_stopping_waits_out_a_plateau_where_the_training_loss_is_flat():
+    # training loss barely moves (a plateau) and the held-out loss does not improve
+    def fun(p):
+        (x,) = p
+        return 1.0 + 1e-6 * float(x[0]), (np.array([1e-6]),)
+
+    problem = Problem(fun, (np.zeros(1),), heldout_loss=lambda p: 1.0)
+    kw = dict(learning_rate=1.0, tol=0.0, max_iter=300, n_iter_no_change=3, validation_every=5)
+    assert minimize(problem, **kw).stop_reason == "max_iter"
+    assert minimize(problem, plateau_tol=0.0, **kw).stop_reason == "early_stopping"

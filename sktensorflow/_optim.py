@@ -8,6 +8,10 @@ view) with a step rule registered by name in :mod:`sktensorflow._steps`:
     Fixed-step gradient descent, ``p <- p - learning_rate * grad``. Its flow time
     advances by ``learning_rate`` per iteration (it is the explicit Euler scheme
     of the gradient flow).
+``"scaled_gd"``
+    Fixed-step descent along ``problem.precondition(params, grads, damping)``,
+    the gradient times the inverse of the model's damped curvature estimate
+    (``learning_rate`` is then dimensionless).
 ``"flow"``
     Follows the gradient flow ``dp/dt = -grad L(p)`` with an embedded
     Bogacki-Shampine 3(2) Runge-Kutta pair and error control, so plateaus are
@@ -305,13 +309,14 @@ def minimize(
         (:class:`sktensorflow.models._problem.Problem`).
     solver : str, default="gd"
         A step rule registered in :mod:`sktensorflow._steps` (``"gd"``,
-        ``"flow"``, ``"adam"``, ...).
+        ``"scaled_gd"``, ``"flow"``, ``"adam"``, ...).
     learning_rate : float, default=1e-2
         Step size (``"gd"``, ``"adam"``) or first trial step (``"flow"``).
     solver_options : dict, default=None
         Options of the step rule; each rule declares the ones it takes
-        (``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``,
-        ``beta2``, ``eps`` for ``"adam"``). Unknown options are errors.
+        (``damping`` for ``"scaled_gd"``; ``rtol``, ``atol``, ``max_step`` for
+        ``"flow"``; ``beta1``, ``beta2``, ``eps`` for ``"adam"``). Unknown
+        options are errors.
     max_iter : int, default=1000
         Maximum number of accepted iterations.
     tol : float, default=1e-6

@@ -7,8 +7,15 @@ private API is absorbed in one place.
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
+    Options,
     StrOptions,
     validate_parameter_constraints,
 )
 
-__all__ = ["Interval", "InvalidParameterError", "StrOptions", "validate_parameter_constraints"]
+__all__ = [
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "StrOptions",
+    "validate_parameter_constraints",
+]

@@ -9,8 +9,10 @@ the new point, the flow time ``h`` the step covered (never more than
 ``h_max``) and the gradient evaluations it cost.
 
 Registered here: ``"gd"`` (fixed step, the explicit Euler scheme of the
-gradient flow), ``"flow"`` (Bogacki-Shampine 3(2) with error control,
-following the gradient flow) and ``"adam"``.
+gradient flow), ``"scaled_gd"`` (fixed step along the gradient multiplied by
+the problem's damped preconditioner, ``Problem.precondition``), ``"flow"``
+(Bogacki-Shampine 3(2) with error control, following the gradient flow) and
+``"adam"``.
 """
 
 from numbers import Real
@@ -145,6 +147,35 @@ class GradientDescent(StepRule):
     def step(self, problem, params, loss, grads, h_max):
         h = min(self.learning_rate, h_max)
         new = _axpy(params, -h, grads)
+        loss, grads = problem.fun(new)
+        return new, loss, grads, h, 1
+
+
+@register_step_rule("scaled_gd")
+class ScaledGradientDescent(StepRule):
+    """Fixed-step descent along the damped, preconditioned gradient.
+
+    ``p <- p - learning_rate * problem.precondition(p, grad, damping)``: for a
+    factorization, the gradient of each factor times the inverse of the other
+    factors' damped Gram matrix (ScaledGD(lambda) of Xu, Shi and Ma, "The Power
+    of Preconditioning in Overparameterized Low-Rank Matrix Sensing", ICML
+    2023). Components larger than the damping converge at a rate that does not
+    depend on their size, so ill-conditioned targets take as many iterations
+    as well-conditioned ones; components far below it grow as under gradient
+    descent, which keeps the small initialization's bias towards low rank.
+    ``learning_rate`` is dimensionless and the flow time advances by it.
+    """
+
+    options = {"damping": (0.2, _POSITIVE)}
+
+    def step(self, problem, params, loss, grads, h_max):
+        if problem.precondition is None:
+            raise InvalidParameterError(
+                "solver='scaled_gd' needs a model that defines a preconditioner (the "
+                "t-product factorization of TubalFactorizer does); use 'gd', 'flow' or 'adam'."
+            )
+        h = min(self.learning_rate, h_max)
+        new = _axpy(params, -h, problem.precondition(params, grads, self.damping))
         loss, grads = problem.fun(new)
         return new, loss, grads, h, 1
 

@@ -209,7 +209,9 @@ def test_callback_sees_the_real_factors(completion):
     """The loop runs on Fourier coordinates; the user's callback sees (A, B)."""
     X, _ = completion
     seen = []
-    est = TubalFactorizer(width=5, max_iter=20, tol=0, random_state=0, callback=seen.append)
+    est = TubalFactorizer(
+        width=5, tube_axis=2, max_iter=20, tol=0, random_state=0, callback=seen.append
+    )
     est.fit(X)
     assert len(seen) == 20
     A, B = seen[-1].params

@@ -61,6 +61,11 @@ class Problem:
         model would count as a component is left unexplained), else parameters
         to continue from (small columns re-seeded along the unexplained
         direction). A ``tol`` stop is a saddle unless this returns ``None``.
+    precondition : callable or None, default=None
+        ``precondition(params, grads, damping) -> tuple`` shaped like ``grads``:
+        the gradient multiplied by the inverse of a model-specific curvature
+        estimate damped by ``damping`` (dimensionless, relative to the
+        problem's scale), for the ``"scaled_gd"`` step rule.
 
     Examples
     --------
@@ -80,6 +85,7 @@ class Problem:
     loss_atol: float = 0.0
     heldout_loss: Callable | None = None
     escape: Callable | None = None
+    precondition: Callable | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "start", tuple(self.start))

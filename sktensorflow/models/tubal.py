@@ -250,7 +250,9 @@ def _check_tube_length(params, data):
     return k
 
 
-def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None, escape=None):
+def coordinate_problem(
+    params, data, *, rate_scale=1.0, heldout=None, escape=None, precondition=None
+):
     """The factorization as a :class:`~sktensorflow.models._problem.Problem` on coordinates.
 
     The loop iterates on the Fourier coordinates of ``params``; callbacks,
@@ -270,6 +272,9 @@ def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None, escape=Non
     escape : callable, default=None
         The problem's saddle escape on coordinates
         (:func:`sktensorflow.models.tubal_saddle.saddle_escape`).
+    precondition : callable, default=None
+        The problem's preconditioner for ``solver="scaled_gd"``
+        (:func:`sktensorflow.models.tubal_precondition.slice_preconditioner`).
 
     Returns
     -------
@@ -298,6 +303,7 @@ def coordinate_problem(params, data, *, rate_scale=1.0, heldout=None, escape=Non
         rate_scale=rate_scale,
         heldout_loss=None if heldout is None else lambda coords: coordinate_loss(coords, heldout),
         escape=escape,
+        precondition=precondition,
     )
 
 

@@ -77,7 +77,8 @@ def saddle_escape(data, *, rank_tol, seed_norm):
     def escape(coords, grads):
         if grads is None:  # an early stop: see the module docstring
             return None
-        factors = [_backend.to_numpy(f) for f in from_coordinates(coords, k)]
+        balanced = tuple(_backend.to_backend(c) for c in _balanced(coords))
+        factors = [_backend.to_numpy(f) for f in from_coordinates(balanced, k)]
         E = residual_tensor(coords, data)
         with _backend.backend_context("numpy"):
             level = rank_tol * tp.tubal_singular_values_factorized(factors[0], factors[-1]).max()
@@ -92,6 +93,33 @@ def saddle_escape(data, *, rank_tol, seed_norm):
         return to_coordinates(tuple(_backend.to_backend(f) for f in factors))
 
     return escape
+
+
+def _balanced(coords):
+    """Factors with the same product, balanced on every Fourier slice (host arrays).
+
+    Gradient descent from a small start keeps ``A^H A ≈ B^H B``, but a
+    preconditioned step (``solver="scaled_gd"``) is invariant to ``A -> A Q``,
+    ``B -> B Q^{-H}`` and lets unused columns of one factor grow while the other
+    stays small, which would hide a spare column. Per slice, with ``A_j = Q_a
+    R_a`` and ``B_j = Q_b R_b``, the SVD ``R_a R_b^H = U S V^H`` gives ``A_j' =
+    Q_a U S^½`` and ``B_j' = Q_b V S^½``, zero-padded to the width (columns
+    beyond ``min(n1, n2, width)`` carry nothing in any factorization).
+    Takes and returns Fourier coordinates (host arrays).
+    """
+    if len(coords) == 1:  # U * U^T is balanced by construction
+        return (_backend.to_numpy(coords[0]),)
+    Pa, Pb = (_backend.to_numpy(_backend.as_complex(c)) for c in coords)
+    Qa, Ra = np.linalg.qr(Pa)
+    Qb, Rb = np.linalg.qr(Pb)
+    U, S, Vh = np.linalg.svd(Ra @ Rb.conj().swapaxes(-1, -2), full_matrices=False)
+    root = np.sqrt(S)[:, None, :]
+    out = []
+    for Q, W in ((Qa, U), (Qb, Vh.conj().swapaxes(-1, -2))):
+        P = np.zeros(Q.shape[:2] + Pa.shape[2:], dtype=complex)
+        P[:, :, : S.shape[-1]] = Q @ W * root
+        out.append(np.stack([P.real, P.imag], axis=-1))
+    return tuple(out)
 
 
 def _spare_last(factors):

@@ -1,0 +1,69 @@
+"""The fitted tensor's t-SVD: TubalFactorizer's rank, components and records.
+
+:class:`TubalSVDMixin` turns the fitted factors ``A`` and ``B`` (tubes along
+the fit's ``tube_axis_``) into the estimator's attributes: the slice singular
+values and ``tubal_rank_``, the singular tubes, the right singular tubes as
+``components_`` (in the input's orientation) and the fold-in design, and
+exports the truncated t-SVD. It also records the rank along the fit.
+"""
+
+import numpy as np
+
+from . import _backend
+from . import tproduct as tp
+from ._base import check_is_fitted
+from ._tube_axis import from_tubes
+from .metrics import count_above, effective_rank
+
+__all__ = ["TubalSVDMixin"]
+
+
+class TubalSVDMixin:
+    """Fitted attributes of :class:`~sktensorflow.TubalFactorizer` from its factors."""
+
+    def _record(self, factors):
+        s = tp.tubal_singular_values_factorized(factors[0], factors[-1])
+        return {"rank": count_above(s, self.rank_tol, axis=1), "singular_values": s}
+
+    def _set_fitted(self, factors, result, zero_data=False):
+        A, B = factors[0], factors[-1]
+        s = tp.tubal_singular_values_factorized(A, B)
+        rank = 0 if zero_data else count_above(s, self.rank_tol, axis=1)
+        _, S, V = tp.t_svd_factorized(A, B, rank=rank)
+        n2, _, k = V.shape
+        # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T, whose
+        # entries are reordered from the tubes' orientation to the input's.
+        design = tp.t_product_matrix(tp.t_transpose(V))
+        design = from_tubes(design.reshape(1, n2, k, -1), self.tube_axis_)
+        self._design = design.reshape(n2 * k, -1)
+        self.tubal_rank_ = rank
+        self.effective_rank_ = max(effective_rank(row) for row in s) if s.size else 0.0
+        self.singular_values_ = s
+        self.singular_tubes_ = np.ascontiguousarray(S[np.arange(rank), np.arange(rank), :])
+        components = from_tubes(np.transpose(V, (1, 0, 2)), self.tube_axis_)
+        self.components_ = components.reshape((rank, *self.feature_shape_))
+        self.factors_ = [A, B]
+        self.tubal_rank_history_ = np.asarray(result.history["rank"])
+        self.singular_values_history_ = np.asarray(result.history["singular_values"])
+        self._n_features_out = rank * k
+
+    def _fitted_values(self):
+        A, B = (_backend.to_numpy(f) for f in self.factors_)
+        with _backend.backend_context("numpy"):
+            fitted = tp.t_product(A, tp.t_transpose(B))
+        return from_tubes(fitted, self.tube_axis_)
+
+    def to_tensorly(self):
+        """The truncated t-SVD ``(U, S, V)`` of the fitted tensor, as numpy arrays.
+
+        Returns
+        -------
+        U : ndarray of shape ``(n_samples, tubal_rank_, n_tubes)``
+        S : ndarray of shape ``(tubal_rank_, tubal_rank_, n_tubes)``
+        V : ndarray of shape ``(n_features, tubal_rank_, n_tubes)``
+            ``A * B^T ≈ U * S * V^T`` (:func:`sktensorflow.tproduct.t_product`).
+        """
+        check_is_fitted(self)
+        A, B = (_backend.to_numpy(f) for f in self.factors_)
+        with _backend.backend_context("numpy"):
+            return tp.t_svd_factorized(A, B, rank=self.tubal_rank_)

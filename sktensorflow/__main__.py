@@ -4,9 +4,17 @@ The demo fits every estimator on a planted problem whose rank is known and
 prints, per estimator, the true rank, the rank the fitted model reports, the
 recovery error and the fit time. Nothing is tuned per problem: each estimator
 runs with a generous ``width`` and its default small ``init_scale``.
+
+Exit status: 0 on success, 2 for a bad command line (argparse prints the
+usage and an error naming the option and the value), and 141 when the reader
+of standard output goes away early (``python -m sktensorflow demo | head -1``):
+the output is then dropped quietly, with the status 128 + SIGPIPE that a shell
+reports for a program killed by a broken pipe, so ``set -o pipefail`` scripts
+see the same status as for ``yes | head -1``.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -72,12 +80,23 @@ def _format_row(cells, widths):
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
 
 
-def run_demo(seed=0, out=sys.stdout):
+def run_demo(seed=0, out=None):
     """Fit every estimator on its planted problem and print one row each.
 
-    Returns the rows as tuples ``(estimator, problem, true rank, estimated
-    rank, relative error, fit seconds)``.
+    Parameters
+    ----------
+    seed : int, default=0
+        Random seed of every planted problem and every estimator.
+    out : file-like, default=None
+        Where the table is printed; ``None`` means ``sys.stdout`` at call time.
+
+    Returns
+    -------
+    rows : list of tuple
+        ``(estimator, problem, true rank, estimated rank, relative error,
+        fit seconds)`` per estimator.
     """
+    out = sys.stdout if out is None else out
     header = ("estimator", "problem", "true rank", "estimated rank", "rel. error", "fit time")
     widths = (16, 30, 10, 15, 11, 8)
     print(_format_row(header, widths), file=out)
@@ -91,22 +110,91 @@ def run_demo(seed=0, out=sys.stdout):
     return rows
 
 
-def main(argv=None):
-    """Parse ``argv`` and run the requested command."""
+# Seeds accepted by ``numpy.random.RandomState`` (what ``random_state`` takes).
+MAX_SEED = 2**32 - 1
+
+# Exit status after a broken pipe on stdout: 128 + SIGPIPE (13), as a shell
+# reports for a program killed by SIGPIPE (``signal.SIGPIPE`` is POSIX-only).
+EXIT_BROKEN_PIPE = 141
+
+
+def _seed(text):
+    """Parse a ``--seed`` value: an integer in ``[0, 2**32 - 1]``.
+
+    Raises ``argparse.ArgumentTypeError``, which argparse reports as a usage
+    error naming the option, so a bad seed never reaches the estimators.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, {MAX_SEED}], got {text!r}"
+        ) from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def _build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m sktensorflow",
         description="Over-parametrized gradient methods for tensor factorization.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=sktensorflow.__version__,
+        help="print the version and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit every estimator on a planted problem")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--seed", type=_seed, default=0, help=f"random seed in [0, {MAX_SEED}] (default 0)"
+    )
     sub.add_parser("version", help="print the version")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(args):
     if args.command == "version":
         print(sktensorflow.__version__)
     else:
         run_demo(seed=args.seed)
     return 0
+
+
+def _silence_stdout():
+    """Point the stdout file descriptor at devnull after a broken pipe.
+
+    Python flushes ``sys.stdout`` again at exit; without this the flush
+    raises a second ``BrokenPipeError``, printed as "Exception ignored".
+    A stdout without a file descriptor (a test double) is left alone.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation too
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv=None):
+    """Parse ``argv`` and run the requested command.
+
+    Returns the exit status: 0 on success, ``EXIT_BROKEN_PIPE`` (141) when
+    standard output was closed by its reader. A bad command line exits with
+    status 2 through argparse (``SystemExit``).
+    """
+    parser = _build_parser()
+    try:
+        try:
+            return _run(parser.parse_args(argv))
+        finally:  # flush here, also for --version/--help, so a closed pipe is caught below
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ are row-separable and shared here.
 """
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array
 
@@ -19,8 +20,15 @@ from ._base import check_is_fitted
 HOLDOUT_EVERY = 5
 
 
-class FoldInMixin:
+class FoldInMixin(TransformerMixin):
     """``transform``/``inverse_transform``/``complete``/``score`` by fold-in.
+
+    Deriving from scikit-learn's ``TransformerMixin`` makes its output wrapping
+    (``set_output`` and ``sklearn.set_config(transform_output=...)``) wrap the
+    ``transform`` defined here: scikit-learn wraps only the methods a class
+    defines itself, when the class is created. The column names come from
+    ``get_feature_names_out`` (``"<classname>0"``, ... for the
+    ``_n_features_out`` coefficients the fit sets).
 
     Subclasses set, when fitted, ``feature_shape_`` (shape of one row) and
     ``_design`` (ndarray of shape ``(prod(feature_shape_), n_coefficients)``),
@@ -102,6 +110,8 @@ class FoldInMixin:
         -------
         Z : ndarray of shape (n_samples, n_coefficients)
             The class docstring gives the number and layout of the coefficients.
+            A DataFrame with the columns ``get_feature_names_out()`` when the
+            output is set to ``"pandas"`` (``set_output`` or the global config).
         """
         Xv = self._validate_rows(X)
         return self._as_input_namespace(self._fold_in(Xv), X)

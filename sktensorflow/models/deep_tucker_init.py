@@ -63,16 +63,21 @@ def spectral_scale(X):
 
 
 def _product_chain(rng, G, mode, n, depth):
-    """Exactly balanced chain: ``W_1ᵀW_1 = G_(k)G_(k)ᵀ``, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``."""
-    P, s, _ = np.linalg.svd(tl.unfold(G, mode))
-    w = P.shape[0]
-    s = np.concatenate([s, np.zeros(w - s.size)])  # rank-deficient unfolding: pad
+    """Exactly balanced chain: ``W_1ᵀW_1 = G_(k)G_(k)ᵀ``, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``.
+
+    Only the ``r = min(w_k, prod_{m != k} w_m)`` left singular pairs of the
+    unfolding enter (a reduced SVD, no square of the unfolding's long side);
+    the other ``w_k - r`` singular values are zero, so their columns of the
+    random orthonormal matrices, still drawn, drop out of every product.
+    """
+    P, s, _ = np.linalg.svd(tl.unfold(G, mode), full_matrices=False)
+    w, r = P.shape
     prev = P
     chain = []
     for layer in range(depth):
         rows = n if layer == depth - 1 else w
         O = random_orthonormal(rng, rows, w)
-        chain.append((O * s) @ prev.T)
+        chain.append((O[:, :r] * s) @ prev[:, :r].T)
         prev = O
     return chain
 
@@ -98,7 +103,8 @@ def init_params(rng, dims, widths, depth, form="product", scale=1e-2):
     ``scale`` on average (exactly for equal widths). ``"product"`` chains are
     exactly balanced (the conserved quantities of the gradient flow are zero);
     ``"column"`` chains rescale every array of column ``j`` to the norm of core
-    slice ``j`` (the released code's rule).
+    slice ``j`` (the released code's rule). Memory is a few times the size of
+    the returned arrays (reduced SVDs of the core's unfoldings only).
 
     Parameters
     ----------

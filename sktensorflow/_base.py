@@ -30,6 +30,9 @@ from ._optim import SOLVERS, minimize
 from ._sklearn_private import Interval, StrOptions
 from ._steps import step_rule_options
 
+#: A loss peak above this multiple of the initial loss is reported as divergence.
+DIVERGENCE_FACTOR = 10.0
+
 __all__ = [
     "BaseOverparam",
     "Integral",
@@ -193,12 +196,12 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             verbose=bool(self.verbose),
             **loop_options,
         )
-        if not result.converged:
-            warnings.warn(
-                self._convergence_message(result),
-                ConvergenceWarning,
-                stacklevel=_outside_package_stacklevel(),
-            )
+        self._check_moved(problem, result)
+        message = self._divergence_message(result)
+        if message is None and not result.converged:
+            message = self._convergence_message(result)
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=_outside_package_stacklevel())
         self.n_iter_ = result.n_iter
         self.n_grad_evals_ = result.n_grad_evals
         self.n_escapes_ = result.n_escapes
@@ -217,6 +220,45 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             f"zero: there is nothing to factorize and {rank_name} is 0.",
             UserWarning,
             stacklevel=_outside_package_stacklevel(),
+        )
+
+    def _check_moved(self, problem, result):
+        """Refuse a fit whose loss never changed while there was data to fit.
+
+        From a start so small that the gradient underflows (or rounds to
+        nothing against the factors), the iteration cannot move: ``tol``
+        passes at once, or the loss stays exactly at its initial value. (On
+        all-zero data the start is itself a fit, and the zero model's loss is
+        zero: nothing to refuse.)
+        """
+        curve = result.loss_curve
+        if not (curve[0] > 0 and np.all(curve == curve[0])):
+            return
+        if problem.fun(tuple(0 * p for p in problem.start))[0] > 0:
+            raise ValueError(
+                f"init_scale={self.init_scale!r} is too small for this data: at the start the "
+                f"gradient vanishes to working precision and the loss never changed "
+                f"({result.n_iter} iterations). Use a larger init_scale."
+            )
+
+    def _divergence_message(self, result):
+        """A warning if the loss rose far above its start (the steps were too long), else None.
+
+        Descent from a small start never raises the loss much above its initial
+        value, so a peak above ``DIVERGENCE_FACTOR`` times it means the
+        iteration was unstable, even when it later came back down or was
+        stopped by ``max_iter`` or ``tol`` before the loss overflowed.
+        """
+        curve = result.loss_curve
+        start, peak = float(curve[0]), float(np.max(curve))
+        if not peak > DIVERGENCE_FACTOR * start:
+            return None
+        advice = "" if self.solver == "flow" else ", or solver='flow', which adapts its step"
+        return (
+            f"{type(self).__name__}'s loss rose to {peak / start:.3g} times its initial value "
+            f"(final: {float(curve[-1]) / start:.3g} times) with solver={self.solver!r} and "
+            f"learning_rate={self.learning_rate!r}: the steps are too long for this problem "
+            f"and the iteration diverged. Use a smaller learning_rate{advice}."
         )
 
     def _convergence_message(self, result):

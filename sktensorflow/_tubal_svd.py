@@ -27,9 +27,9 @@ class TubalSVDMixin:
 
     def _set_fitted(self, factors, result, zero_data=False):
         A, B = factors[0], factors[-1]
-        s = tp.tubal_singular_values_factorized(A, B)
+        _, S, V, s = tp.t_svd_factorized(A, B, return_slice_values=True)
         rank = 0 if zero_data else count_above(s, self.rank_tol, axis=1)
-        _, S, V = tp.t_svd_factorized(A, B, rank=rank)
+        S, V = S[:rank, :rank], V[:, :rank]
         n2, _, k = V.shape
         # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T, whose
         # entries are reordered from the tubes' orientation to the input's.

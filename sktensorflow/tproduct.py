@@ -261,7 +261,7 @@ def _factorized_svd_batch(Af, Bf):
     return tl.matmul(Qa, u), s, tl.matmul(Qb, v)
 
 
-def t_svd_factorized(A, B, rank=None):
+def t_svd_factorized(A, B, rank=None, *, return_slice_values=False):
     """t-SVD of ``A * B^T`` computed from the factors, never forming the product.
 
     Each Fourier slice is reduced by QR factorizations of the factors' slices,
@@ -273,11 +273,17 @@ def t_svd_factorized(A, B, rank=None):
     B : array of shape (n2, width, k)
     rank : int, default=None
         Number of singular tubes to keep (default ``min(n1, n2, width)``).
+    return_slice_values : bool, default=False
+        Also return every Fourier slice's singular values (all of them, not
+        only ``rank``), as :func:`tubal_singular_values_factorized` does, from
+        the same decomposition.
 
     Returns
     -------
     U, S, V : arrays
         As in :func:`t_svd`.
+    s : ndarray of shape (k // 2 + 1, min(n1, n2, width))
+        Only with ``return_slice_values=True``.
 
     Examples
     --------
@@ -295,7 +301,8 @@ def t_svd_factorized(A, B, rank=None):
         raise ValueError(f"A and B must share width and k, got {tl.shape(A)} and {tl.shape(B)}.")
     k = tl.shape(A)[2]
     Uf, s, Vf = _split_apply(_factorized_svd_batch, (to_fourier(A), to_fourier(B)), k)
-    return _to_tubes(Uf, _backend.real(s), Vf, k, rank)
+    tubes = _to_tubes(Uf, _backend.real(s), Vf, k, rank)
+    return (*tubes, np.real(_backend.to_numpy(s))) if return_slice_values else tubes
 
 
 def tubal_singular_values(X):

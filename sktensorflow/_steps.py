@@ -238,6 +238,12 @@ class Flow(StepRule):
         self.cap = np.inf  # step bound learned from steps that failed to decrease the loss
 
     def _attempt(self, fun, params, g1, h):
+        # A trial step too long overflows; it is rejected (``finite``) and retried
+        # shorter, so numpy's overflow warnings would only alarm the user.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._stages(fun, params, g1, h)
+
+    def _stages(self, fun, params, g1, h):
         l2, g2 = fun(_axpy(params, -h / 2, g1))
         l3, g3 = fun(_axpy(params, -3 * h / 4, g2))
         new = _axpy(params, -h, _combine((g1, g2, g3), self._C))

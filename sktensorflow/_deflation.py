@@ -311,7 +311,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         X : array-like of shape (n_samples, n_features), or the target
             Samples (``tensor="moment"``/``"cumulant"``), or for
             ``tensor="precomputed"`` a symmetric array of shape ``(d,)*order`` or
-            a symmetric tensorly ``CPTensor``.
+            a symmetric tensorly ``CPTensor`` or ``(weights, factors)`` pair.
         y : Ignored
 
         Returns

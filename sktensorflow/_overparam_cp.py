@@ -33,7 +33,8 @@ class OverparamCP(BaseSymmetricCP):
     Parameters
     ----------
     width : int, default=32
-        Number of columns of the over-parametrized model.
+        Number of columns of the over-parametrized model; even (at least 2)
+        with ``regime="lazy"``, which uses the columns in pairs.
     order : int, default=3
         Order of the symmetric tensor.
     init_scale : float, default=None
@@ -43,7 +44,10 @@ class OverparamCP(BaseSymmetricCP):
     regime : {"rich", "lazy"}, default="rich"
         ``"rich"``: columns start at ``init_scale`` in uniform random directions.
         ``"lazy"``: columns come in identical pairs of opposite sign (the output
-        starts at zero) and the output is scaled by ``1/sqrt(width)``.
+        starts at zero) and the output is scaled by ``1/sqrt(width)``; so
+        ``width`` must be even, and an odd one is an error at ``fit`` (an
+        unpaired column would have to start with zero weight, where its
+        gradient is zero forever: ``width=1`` would be the zero model).
         Columns then move by a relative ``O(1 / (init_scale² sqrt(width)))``,
         so at small widths the default ``init_scale=1`` leaves the kernel
         regime; use a larger ``init_scale`` (e.g. 10) to stay lazy (see
@@ -52,7 +56,13 @@ class OverparamCP(BaseSymmetricCP):
         ``"moment"``: ``T* = (1/n) sum_s x_s^{⊗order}``. ``"cumulant"``: the
         cumulant of centered (optionally whitened) samples, order 2, 3 or 4.
         ``"precomputed"``: ``X`` is the target, a symmetric array of shape
-        ``(d,) * order`` or a symmetric tensorly ``CPTensor``.
+        ``(d,) * order`` or a symmetric target in CP form: a tensorly
+        ``CPTensor`` or the plain ``(weights, factors)`` tuple (or list) that
+        tensorly's functions accept, with ``order`` equal real, finite factors
+        of shape ``(d, rank)`` and ``weights`` of shape ``(rank,)`` or ``None``
+        (all ones). A factor of another shape, unequal factors, NaN or
+        infinity, and complex values (even with a zero imaginary part) are
+        errors that name the factor or the weights.
     whiten : bool, default=False
         With ``tensor="cumulant"``, whiten the centered samples first (the
         order-4 cumulant of whitened independent sources is orthogonally
@@ -252,16 +262,25 @@ class OverparamCP(BaseSymmetricCP):
             scale = 1e-3 if self.regime == "rich" else 1.0
         return scale * np.sqrt(t_norm)
 
+    def _check_lazy_width(self):
+        """Refuse a width the lazy regime cannot pair (see ``regime``)."""
+        if self.regime == "lazy" and self.width % 2:
+            raise ValueError(
+                f"regime='lazy' needs an even width: its columns start in identical "
+                f"pairs of opposite sign so that the output starts at zero, and an "
+                f"unpaired column would have to start with zero weight, where its "
+                f"gradient is zero and it never moves; got width={self.width}. "
+                f"Use width={self.width + 1}."
+            )
+
     def _initial_columns(self, rng, d, t_norm):
-        """Host-side ``(coefficients, W0)`` for the chosen regime."""
+        """Host-side ``(coefficients, W0)`` for the chosen regime (lazy: even width)."""
         m, norm = self.width, self._init_norm(t_norm)
         W = scp.random_columns(rng, d, m, norm)
         if self.regime == "rich":
             return self._column_signs(m, self.tensor == "moment"), W
-        W[:, 1::2] = W[:, 0 : m - 1 : 2]
+        W[:, 1::2] = W[:, 0::2]
         coefs = np.where(np.arange(m) % 2 == 0, 1.0, -1.0)
-        if m % 2:
-            coefs[-1] = 0.0  # an unpaired column would make the initial output non-zero
         return coefs / np.sqrt(m), W
 
     def _learning_rate(self, t_norm, coefs, W0):
@@ -278,7 +297,7 @@ class OverparamCP(BaseSymmetricCP):
         X : array-like of shape (n_samples, n_features), or the target
             Samples (``tensor="moment"``/``"cumulant"``), or for
             ``tensor="precomputed"`` a symmetric array of shape ``(d,)*order`` or
-            a symmetric tensorly ``CPTensor``.
+            a symmetric tensorly ``CPTensor`` or ``(weights, factors)`` pair.
         y : Ignored
 
         Returns
@@ -288,6 +307,7 @@ class OverparamCP(BaseSymmetricCP):
         return super().fit(X, y)
 
     def _fit_normalized(self, X):
+        self._check_lazy_width()
         target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
         coefs, W0 = self._initial_columns(rng, self.n_features_in_, t_norm)

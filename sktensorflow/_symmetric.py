@@ -25,6 +25,7 @@ from ._base import (
     StrOptions,
     check_is_fitted,
 )
+from ._cp_input import check_symmetric_cp, cp_pair
 from ._symmetric_scale import ScaleMixin
 from .metrics import cp_rank, effective_rank, group_components
 from .models import sampling_noise as sn
@@ -67,8 +68,9 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
     )
 
     def _backend_probe(self, X):
-        """A precomputed ``CPTensor``'s factors choose the backend, else ``X`` itself."""
-        return X.factors[0] if isinstance(X, tl.cp_tensor.CPTensor) else X
+        """A precomputed target's factors choose the backend (CP form), else ``X`` itself."""
+        pair = cp_pair(X) if self.tensor == "precomputed" else None
+        return X if pair is None else pair[1][0]
 
     # -- target -----------------------------------------------------------------
     def _fit_target(self, X):
@@ -136,20 +138,15 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
         return (X - self.mean_) @ self.whitening_
 
     def _check_precomputed(self, X):
-        """Validate a precomputed target: ``(host data, n_features)``; changes nothing."""
-        if isinstance(X, tl.cp_tensor.CPTensor):
-            weights, factors = X
-            factors = [_backend.to_numpy(f) for f in factors]
-            if len(factors) != self.order or any(
-                not np.allclose(f, factors[0]) for f in factors[1:]
-            ):
-                raise ValueError(
-                    f"A precomputed CPTensor must be symmetric of order {self.order}: "
-                    f"{len(factors)} factors that are all equal."
-                )
-            w = np.ones(factors[0].shape[1]) if weights is None else _backend.to_numpy(weights)
-            data = ("cp", np.asarray(w, dtype=float), np.asarray(factors[0], dtype=float))
-            return data, factors[0].shape[0]
+        """Validate a precomputed target: ``(host data, n_features)``; changes nothing.
+
+        A tensorly ``CPTensor`` or a plain ``(weights, factors)`` pair is checked
+        by :func:`~sktensorflow._cp_input.check_symmetric_cp`.
+        """
+        pair = cp_pair(X)
+        if pair is not None:
+            w, A = check_symmetric_cp(*pair, self.order)
+            return ("cp", w, A), A.shape[0]
         T = check_array(X, allow_nd=True, dtype=np.float64, ensure_min_samples=1)
         if T.ndim != self.order or len(set(T.shape)) != 1:
             raise ValueError(
@@ -293,7 +290,13 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
             dtype=np.float64,
             ensure_min_features=0,
         )
-        Xw = Z @ _backend.to_numpy(self.components_)
+        components = _backend.to_numpy(self.components_)
+        if Z.shape[1] != components.shape[0]:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but inverse_transform expects "
+                f"rank_ = {components.shape[0]} (one per recovered component)."
+            )
+        Xw = Z @ components
         out = Xw @ np.linalg.pinv(self.whitening_) + self.mean_
         return self._as_input_namespace(out, X)
 

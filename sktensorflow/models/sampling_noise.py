@@ -17,6 +17,14 @@ noise level. With ``n_splits = 19`` it exceeds the true noise's supremum with
 probability about ``1 - 1/20``: a pure-noise component is counted with
 probability about 5 %.
 
+The level bounds the noise along every direction at once, so it controls the
+chance of counting *any* pure-noise component; the price is power at small
+``n`` when the cumulant estimate is heavy-tailed. ``benchmarks/bench_sampling_noise.py``
+measures both: the third-cumulant weight of centered exponential sources is
+counted in nearly every data set from 1000 samples on, the fourth-cumulant
+weight of Laplace sources in about half of them at 500 samples and in all at
+5000.
+
 Every contraction is computed from the samples (``O(n d k)`` for ``k``
 directions), never from a dense ``d^l`` array.
 """

@@ -156,6 +156,10 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             ensure_min_features=1,
         )
 
+    def _loop_callback(self):
+        """The user's ``callback`` as the loop calls it (estimators in other units wrap it)."""
+        return self.callback
+
     def _rng(self):
         """The one random generator of a fit."""
         return check_random_state(self.random_state)
@@ -192,7 +196,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             solver_options=self._solver_options(),
             max_iter=self.max_iter,
             tol=self.tol,
-            callback=self.callback,
+            callback=self._loop_callback(),
             verbose=bool(self.verbose),
             **loop_options,
         )

@@ -6,6 +6,7 @@ the normalized problem is the same whatever the data's scale (from 1e-150 to
 """
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,6 +26,29 @@ class ScaleMixin:
     def _fit_normalized(self, X):
         """The estimator's fit on the normalized target (fitted attributes in its units)."""
         raise NotImplementedError
+
+    def _loop_callback(self):
+        """The user's ``callback``, shown the loop's state in data units.
+
+        The loop runs on the normalized problem; the callback sees columns
+        scaled by ``2**(e/2)``, the loss by ``2**(2e)`` and the flow time by
+        ``2**-e``, as the fitted attributes are (exact: powers of two).
+        """
+        if self.callback is None:
+            return None
+        e, callback = self._t_exp, self.callback
+
+        def in_data_units(state):
+            return callback(
+                replace(
+                    state,
+                    time=float(np.ldexp(state.time, -e)),
+                    loss=float(np.ldexp(state.loss, 2 * e)),
+                    params=tuple(p * 2.0 ** (e // 2) for p in state.params),
+                )
+            )
+
+        return in_data_units
 
     def _user_time(self, value):
         """A flow time the user gave in data units, in the normalized problem's units."""

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from sktensorflow import OverparamCP
+from sktensorflow import DeflationFlowCP, OverparamCP
 from sktensorflow.datasets import make_ica_mixture, make_symmetric_cp
 from sktensorflow.metrics import recovery_score, relative_error
 from sktensorflow.models.symmetric_cp import reinit_small_columns
@@ -111,6 +111,28 @@ def test_callback_receives_the_columns():
     est = OverparamCP(width=5, tensor="precomputed", callback=callback, random_state=0).fit(T)
     assert len(shapes) == est.n_iter_ > 0
     assert all(s == [(7, 5)] for s in shapes)
+
+
+@pytest.mark.parametrize("cls", [OverparamCP, DeflationFlowCP])
+def test_callback_sees_data_units_whatever_the_scale(cls):
+    """The fit runs on the target divided by a power of two; the callback must not see it:
+    scaling the data by 2**40 scales what it sees as the fitted attributes scale."""
+    order = 3 if cls is OverparamCP else 4
+    T, _ = make_symmetric_cp(7, 2, order=order, random_state=0)
+    runs = []
+    for c in (1.0, 2.0**40):
+        seen = []
+        target = tl.cp_tensor.CPTensor((T.weights * c, T.factors))
+        est = cls(width=5, tensor="precomputed", callback=seen.append, random_state=0)
+        runs.append((est.fit(target), seen))
+    (plain, seen_plain), (scaled, seen_scaled) = runs
+    column_ratio = np.abs(scaled.columns_).max() / np.abs(plain.columns_).max()
+    assert column_ratio > 1e3  # the columns carry the data's units
+    assert len(seen_plain) == len(seen_scaled) > 0
+    for a, b in zip(seen_plain, seen_scaled, strict=True):
+        np.testing.assert_allclose(b.params[0], column_ratio * a.params[0], rtol=1e-10)
+        assert b.loss == pytest.approx(2.0**80 * a.loss, rel=1e-10)
+        assert b.time == pytest.approx(2.0**-40 * a.time, rel=1e-10)
 
 
 def test_failed_refit_keeps_the_previous_model():

@@ -17,6 +17,7 @@ as CP factors is never materialized:
   cost ``O(n d m)``, accumulated over chunks of samples. The order-4 cumulant
   subtracts the Gaussian part ``3 (wbarᵀΣwbar) Σ wbar``.
 - Dense arrays: successive BLAS contractions, ``O(m d^l)``.
+- ``||T*||²`` of samples: :func:`~.packed_moments.moment_norm_sq`, linear in ``n``.
 
 The gradient (from ``dL = -<R, dT>`` with ``R = T* - T``) is
 
@@ -30,6 +31,7 @@ import tensorly as tl
 
 from .. import _backend
 from ._problem import TINY, Problem
+from .packed_moments import int_power, moment_norm_sq
 
 __all__ = [
     "CPTarget",
@@ -125,28 +127,6 @@ def column_scale(params):
     return (tl.reshape(tl.sqrt(tl.sum(W * W, axis=0)), (1, -1)),)
 
 
-def int_power(A, exponent):
-    """``A ** exponent`` for an integer ``exponent >= 1`` by repeated multiplication.
-
-    numpy's generic ``pow`` is tens of times slower than multiplication for
-    exponents other than 2, and these powers dominate the sample-path cost.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> int_power(np.array([2.0, -3.0]), 3).tolist()
-    [8.0, -27.0]
-    """
-    result, base, exponent = None, A, int(exponent)
-    while exponent:
-        if exponent & 1:
-            result = base if result is None else result * base
-        exponent >>= 1
-        if exponent:
-            base = base * base
-    return result
-
-
 def cp_contractions(coefs, U, Wbar, order):
     """Contract ``sum_k coefs_k u_k^{⊗order}`` with each column of ``Wbar``.
 
@@ -200,15 +180,9 @@ def target_contractions(target, Wbar):
 
 
 def _sample_norm_sq(target):
-    X, order, n = target.X, target.order, tl.shape(target.X)[0]
-    total, block = 0.0, 1024
-    for i in range(0, n, block):
-        Xi = X[i : i + block]
-        for j in range(i, n, block):
-            # The Gram matrix is symmetric: off-diagonal blocks count twice.
-            K = tl.matmul(Xi, tl.transpose(X[j : j + block]))
-            total += (1.0 if i == j else 2.0) * float(tl.sum(int_power(K, order)))
-    total /= n * n
+    X, n = target.X, tl.shape(target.X)[0]
+    # Linear in n for many samples (packed moment), Gram tiles for few.
+    total = moment_norm_sq(X, target.order)
     S = target.covariance
     if S is not None:
         quad = tl.sum(tl.matmul(X, S) * X, axis=1)

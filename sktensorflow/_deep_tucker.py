@@ -4,14 +4,8 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend
-from ._base import (
-    BaseOverparam,
-    Integral,
-    Interval,
-    Real,
-    StrOptions,
-    check_is_fitted,
-)
+from ._base import BaseOverparam, Integral, Interval, Real, StrOptions, check_is_fitted
+from ._data_scale import DataScaleMixin, scale_by_power
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
 from .metrics import multilinear_rank
@@ -23,7 +17,7 @@ __all__ = ["DEFAULT_WIDTH", "DeepTucker"]
 DEFAULT_WIDTH = 32
 
 
-class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
+class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam):
     """Deep Tucker factorization by gradient descent from a small balanced start.
 
     Fits ``X̂ = G ×_0 U_0 ×_1 U_1 ⋯`` to the observed entries of ``X`` (``NaN``
@@ -38,9 +32,10 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
     factorization) or N-D; axis 0 is the sample axis of :meth:`transform`.
 
     The data are divided by ``data_scale_`` (an estimate of the largest singular
-    value of the full tensor's unfoldings) and the loss is
-    ``(1 / (2 p)) Σ_Ω (X̂ - X)²`` with ``p`` the observed fraction, so that every
-    default below is independent of the size, scale and sampling rate of ``X``.
+    value of the full tensor's unfoldings, taken after an exact division by a power
+    of two, so nothing over- or underflows from 1e-150 to 1e150) and the loss is
+    ``(1 / (2 p)) Σ_Ω (X̂ - X)²``, ``p`` the observed fraction: every default
+    below is independent of the size, scale and sampling rate of ``X``.
 
     Parameters
     ----------
@@ -309,6 +304,7 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
 
     def _fit(self, X):
         X = self._validate_input(X, reset=True, allow_nan=True, allow_nd=True)
+        X = self._normalize_data(X)  # X / 2**e exactly: attributes are scaled back at the end
         self.feature_shape_ = X.shape[1:]
         observed = ~np.isnan(X)
         if not observed.any():
@@ -333,9 +329,12 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         heldout_values = X[heldout] / self.data_scale_ if heldout is not None else []
         self._set_validation(result, heldout_total_sq(heldout_values))
         self._warn_useless_early_stop()
+        params = [_backend.to_numpy(a) for a in result.view]
+        params[0] = np.ldexp(params[0], -self._data_exp)
         with _backend.backend_context("numpy"):
-            self._set_fitted([_backend.to_numpy(a) for a in result.view], result, X.ndim)
+            self._set_fitted(params, result, X.ndim)
         self._set_fold_in_prior(X, observed)
+        self._to_data_units(_DATA_UNITS)
 
     def _start(self, filled, observed, rng):
         """Data scale, widths and initial scale (fitted attributes), start and step."""
@@ -357,17 +356,18 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
             depth=self.depth,
             form=self.factor_form,
             coef=1.0 / float(fitted.mean()),
-            data_scale=self.data_scale_,
+            data_scale=scale_by_power(self.data_scale_, self._data_exp),  # the callback's view
             tol=self.tol,
             heldout_mask=None if heldout is None else self._to_backend(heldout.astype(float)),
             rank_tol=self.rank_tol,
         )
 
     def _record(self, order):
-        """Rank and core slice norms of the parameters in the data's units."""
+        """Rank and core slice norms of the parameters (view in data units) of ``X / 2**e``."""
 
         def record(view):
             host = [_backend.to_numpy(a) for a in view]
+            host[0] = np.ldexp(host[0], -self._data_exp)
             with _backend.backend_context("numpy"):
                 small = dtm.compressed_core(host, order, self.depth, self.factor_form)
                 return {
@@ -378,7 +378,7 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         return record
 
     def _set_fitted(self, params, result, order):
-        """Fitted attributes from the final parameters in the data's units (host arrays)."""
+        """Fitted attributes from the final parameters of ``X / 2**e`` (host arrays)."""
         G, chains = dtm.split_params(params, order, self.depth)
         self.core_ = G
         self.chains_ = [list(chain) for chain in chains]
@@ -417,3 +417,8 @@ class DeepTucker(EarlyStoppingMixin, FoldInMixin, BaseOverparam):
         core = _backend.to_numpy(self.core_)
         factors = [_backend.to_numpy(U) for U in self.factors_]
         return tl.tucker_tensor.TuckerTensor((core, factors))
+
+
+#: Fitted attributes in data units: the power of the data's scale each carries, in halves.
+_DATA_UNITS = dict.fromkeys(("core_", "core_slice_norms_", "core_slice_norms_history_"), 2)
+_DATA_UNITS.update(data_scale_=2, loss_curve_=4)

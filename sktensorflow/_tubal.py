@@ -9,6 +9,7 @@ import numpy as np
 from . import _backend
 from . import tproduct as tp
 from ._base import BaseOverparam
+from ._data_scale import DataScaleMixin
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
 from ._sklearn_private import Interval, Options, StrOptions
@@ -21,7 +22,9 @@ from .models.tubal_saddle import saddle_escape
 __all__ = ["TubalFactorizer"]
 
 
-class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverparam):
+class TubalFactorizer(
+    TubalSVDMixin, EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam
+):
     """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
 
     The data are a third-order tensor, samples along the first axis and tubes
@@ -192,8 +195,15 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
     ill-conditioned), so the representation has ``tubal_rank_ * n_tubes``
     columns (column ``l * n_tubes + t`` is entry ``t`` of the coefficient tube
     of singular tube ``l``) and dropping the small spurious components of the
-    over-parametrized fit also denoises the completion. The measurement
-    (sensing) setting of the paper is in :mod:`sktensorflow.sensing`.
+    over-parametrized fit also denoises the completion.
+
+    The fit runs on ``X`` divided by an exact power of two (largest observed
+    entry in ``[1/4, 1)``): it is the same under any scale ``c`` of ``X`` (1e-150
+    to 1e150), exactly for powers of two; with ``X`` times ``c``, ``factors_``
+    scale as ``sqrt(c)``, singular values as ``c``, ``loss_curve_`` as ``c²``,
+    ``learning_rate_`` (a given one is in data units), ``time_curve_`` and
+    ``history_time_`` as ``1/c`` (``sqrt(c)`` for Adam, 1 for ``"scaled_gd"``).
+    The measurement (sensing) setting of the paper is in :mod:`sktensorflow.sensing`.
 
     Examples
     --------
@@ -298,7 +308,7 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
 
     def _learning_rate(self, sigma):
         if self.learning_rate != "auto":
-            return float(self.learning_rate)
+            return self._user_rate(self.learning_rate, self._step_units())
         if self.solver == "scaled_gd":
             return 0.8
         return (0.3 if self.symmetric else 0.6) / sigma
@@ -319,7 +329,7 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
         return super().fit(X, y)
 
     def _fit(self, X):
-        T = self._validate_fit_data(X)
+        T = self._normalize_data(self._validate_fit_data(X))
         observed = ~np.isnan(T)
         self.init_scale_ = self._init_scale()
         rng = self._rng()
@@ -342,8 +352,9 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
             self._warn_zero_data("tubal_rank_")
         with _backend.backend_context("numpy"):  # host-side post-processing
             self._set_fitted(self._factors, self._result, zero_data=not filled.any())
-            self._set_fold_in_prior(T, observed)
+            self._set_fold_in_prior(T, observed)  # normalized units (see DataScaleMixin)
         del self._factors, self._result
+        self._to_data_units(self._data_units())
 
     def _fit_along(self, axis, T, observed, heldout, rng):
         """Fit with the tubes along ``axis`` (on a copy); it and the warnings raised."""
@@ -395,6 +406,7 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
             escape=escape,
             precondition=slice_preconditioner(data, sigma),
         )
+        problem = self._view_in_data_units(problem, 1)  # factors scale as sqrt(c)
         result = self._minimize(
             problem,
             learning_rate=self._learning_rate(sigma),
@@ -403,4 +415,4 @@ class TubalFactorizer(TubalSVDMixin, EarlyStoppingMixin, FoldInMixin, BaseOverpa
             describe=lambda factors: f"rank={self._record(factors)['rank']}",
             **self._validation_options(heldout),
         )
-        return [_backend.to_numpy(p) for p in result.view], result
+        return [_backend.to_numpy(p) / self._unit(1) for p in result.view], result

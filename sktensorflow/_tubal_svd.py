@@ -18,11 +18,39 @@ from .metrics import count_above, effective_rank
 __all__ = ["TubalSVDMixin"]
 
 
+#: Fitted attributes (set in the normalized units of the fit) that carry the
+#: data's scale ``c``, with the power of ``c`` they scale by, in halves
+#: (:meth:`sktensorflow._data_scale.DataScaleMixin._to_data_units`).
+_MODEL_UNITS = {
+    "factors_": 1,
+    **dict.fromkeys(("singular_values_", "singular_tubes_", "singular_values_history_"), 2),
+    "loss_curve_": 4,
+}
+
+#: Units of a solver's step (power of ``c`` in halves); others step in time, ``1/c``.
+_STEP_UNITS = {"scaled_gd": 0, "adam": 1}
+
+
 class TubalSVDMixin:
     """Fitted attributes of :class:`~sktensorflow.TubalFactorizer` from its factors."""
 
+    def _step_units(self):
+        """Power of the data's scale ``c`` (in halves) a step of the solver carries.
+
+        Gradient descent and the flow step in time (``1/c``), Adam in a
+        factor's units (``sqrt(c)``); the step of ``"scaled_gd"`` is dimensionless.
+        """
+        return _STEP_UNITS.get(self.solver, -2)
+
+    def _data_units(self):
+        """Fitted attributes in data units: the power of ``c`` (in halves) of each."""
+        steps = ("learning_rate_", "time_curve_", "history_time_")
+        return {**_MODEL_UNITS, **dict.fromkeys(steps, self._step_units())}
+
     def _record(self, factors):
-        s = tp.tubal_singular_values_factorized(factors[0], factors[-1])
+        """Rank and slice singular values (of ``X / 2**e``) of factors in data units."""
+        unit = self._unit(1)
+        s = tp.tubal_singular_values_factorized(factors[0] / unit, factors[-1] / unit)
         return {"rank": count_above(s, self.rank_tol, axis=1), "singular_values": s}
 
     def _set_fitted(self, factors, result, zero_data=False):

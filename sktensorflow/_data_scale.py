@@ -1,0 +1,107 @@
+"""Exact power-of-two normalization of the sample-axis estimators' data.
+
+``TubalFactorizer`` and ``DeepTucker`` fit the observed data divided by
+``2**e`` (``e`` even, chosen so that the largest observed entry lies in
+``[1/4, 1)``): the division is exact in floating point, so the normalized
+problem is the same whatever the data's scale, and the loss (a sum of squares)
+neither overflows at 1e200 nor underflows at 1e-150. :class:`DataScaleMixin`
+scales the fitted attributes back to data units and folds rows in (for
+``transform``, ``complete`` and ``score``) in the normalized units, where the
+fold-in's prior and noise variance (kept normalized) are representable.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+
+from ._foldin import holdout_mask, masked_r2
+from ._symmetric_scale import even_exponent
+
+__all__ = ["DataScaleMixin"]
+
+
+class DataScaleMixin:
+    """Fit on ``X / 2**e`` and report in data units (``e`` in ``_data_exp``).
+
+    Placed just before the fold-in mixin (:class:`~sktensorflow._foldin.FoldInMixin`
+    or a subclass) in the bases, whose ``_fold_in`` it wraps: the fold-in's
+    prior and noise variance are learned on the normalized data and stay in
+    its units (the noise variance of data at 1e200 is beyond the float64
+    range); :meth:`_fold_in` and :meth:`score` convert the rows.
+    """
+
+    def _normalize_data(self, X):
+        """``X / 2**e`` with the largest observed ``|entry|`` in ``[1/4, 1)`` (``NaN`` kept)."""
+        observed = np.abs(X[~np.isnan(X)])
+        self._data_exp = even_exponent(observed.max() if observed.size else 0.0)
+        return np.ldexp(X, -self._data_exp)
+
+    def _to_data_units(self, powers):
+        """Multiply fitted attributes by ``2**(p * e / 2)``.
+
+        Parameters
+        ----------
+        powers : dict
+            Attribute name to ``p``, the power of the data's scale it carries,
+            in halves (``2``: data units, ``1``: a factor's share of a product,
+            ``4``: squared, ``-2``: flow time). Lists are scaled elementwise,
+            ``None`` and missing attributes are skipped.
+        """
+        for name, half_power in powers.items():
+            value = vars(self).get(name)
+            if value is not None:
+                setattr(self, name, scale_by_power(value, half_power * self._data_exp // 2))
+
+    def _unit(self, half_power):
+        """Data unit ``2**(half_power * e / 2)``: that of ``c**(half_power / 2)``."""
+        return 2.0 ** (half_power * self._data_exp // 2)
+
+    def _view_in_data_units(self, problem, half_power):
+        """``problem`` whose view (callback, records, result) is in data units.
+
+        Every viewed array is multiplied by :meth:`_unit` (exactly, on any backend).
+        """
+        view, unit = problem.view, self._unit(half_power)
+        return replace(problem, view=lambda params: tuple(p * unit for p in view(params)))
+
+    def _user_rate(self, value, half_power):
+        """A learning rate given in data units (scaling as ``c**(half_power / 2)``), normalized."""
+        return float(np.ldexp(float(value), -half_power * self._data_exp // 2))
+
+    def _fold_in(self, X):
+        """The fold-in's coefficients (data units), solved on the normalized rows."""
+        exp = getattr(self, "_data_exp", 0)
+        return scale_by_power(super()._fold_in(np.ldexp(X, -exp)), exp)
+
+    def score(self, X, y=None):
+        """Fold-in R² on a deterministic hold-out share of each row's entries.
+
+        Every fifth observed entry of each row is hidden, the row's
+        coefficients are solved from the remaining entries with the fitted
+        non-sample factors, and R² is computed on the hidden entries (in the
+        normalized units of the fit, so sums of squares stay in range). Higher
+        is better; at most 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *feature_shape_)
+            Data with ``NaN`` for missing entries.
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        X = np.ldexp(self._validate_rows(X), -getattr(self, "_data_exp", 0))
+        hidden = holdout_mask(~np.isnan(X))
+        X_hat = self._reconstruct(super()._fold_in(np.where(hidden, np.nan, X)))
+        return masked_r2(X, X_hat, hidden)
+
+
+def scale_by_power(value, exp):
+    """``value * 2**exp`` for an array, a float or a list/tuple of them (no overflow warning)."""
+    if isinstance(value, list | tuple):
+        return type(value)(scale_by_power(v, exp) for v in value)
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = np.ldexp(value, exp)
+    return scaled if np.ndim(value) else float(scaled)

@@ -133,10 +133,10 @@ class FoldInMixin(TransformerMixin):
             dtype=np.float64,
             ensure_min_features=0,
         )
-        if Z.shape[1] != self._design.shape[1]:
+        if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} columns, but inverse_transform expects "
-                f"{self._coefficients_name} = {self._design.shape[1]}."
+                f"{self._coefficients_name} = {self._n_features_out}."
             )
         return self._as_input_namespace(self._reconstruct(Z), X)
 

@@ -11,8 +11,8 @@ from . import tproduct as tp
 from ._base import BaseOverparam
 from ._data_scale import DataScaleMixin
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
-from ._foldin import FoldInMixin
 from ._sklearn_private import Interval, Options, StrOptions
+from ._tubal_foldin import TubalFoldInMixin
 from ._tubal_svd import TubalSVDMixin
 from ._tube_axis import candidate_axes, select_fit, to_tubes
 from .models import tubal as mt
@@ -23,7 +23,7 @@ __all__ = ["TubalFactorizer"]
 
 
 class TubalFactorizer(
-    TubalSVDMixin, EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam
+    TubalSVDMixin, EarlyStoppingMixin, DataScaleMixin, TubalFoldInMixin, BaseOverparam
 ):
     """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
 
@@ -285,6 +285,8 @@ class TubalFactorizer(
                 f"symmetric=True needs square frontal slices (n_samples == n_features), "
                 f"got X of shape {X.shape}."
             )
+        if T.size and np.isnan(T).all():
+            raise ValueError("X has no observed entry (every entry is NaN).")
         return T
 
     # -- fit -------------------------------------------------------------------

@@ -58,12 +58,7 @@ class TubalSVDMixin:
         _, S, V, s = tp.t_svd_factorized(A, B, return_slice_values=True)
         rank = 0 if zero_data else count_above(s, self.rank_tol, axis=1)
         S, V = S[:rank, :rank], V[:, :rank]
-        n2, _, k = V.shape
-        # V: (n_features, rank, k), orthonormal tubes; a row is z * V^T, whose
-        # entries are reordered from the tubes' orientation to the input's.
-        design = tp.t_product_matrix(tp.t_transpose(V))
-        design = from_tubes(design.reshape(1, n2, k, -1), self.tube_axis_)
-        self._design = design.reshape(n2 * k, -1)
+        k = V.shape[2]
         self.tubal_rank_ = rank
         self.effective_rank_ = max(effective_rank(row) for row in s) if s.size else 0.0
         self.singular_values_ = s

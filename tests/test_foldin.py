@@ -27,7 +27,8 @@ def noisy_fit():
 
 def test_rows_with_few_observed_entries_are_shrunk_not_blown_up(noisy_fit):
     est, clean, new, rng = noisy_fit
-    k = est._design.shape[1]
+    k = est._n_features_out
+    design = est.inverse_transform(np.eye(k)).reshape(k, -1).T  # the fitted components
     few = np.full(new.shape, np.nan)
     for i, cols in enumerate(rng.random(new.shape).argsort(axis=1)[:, : k - 1]):
         few[i, cols] = new[i, cols]  # fewer observed entries than coefficients
@@ -35,7 +36,7 @@ def test_rows_with_few_observed_entries_are_shrunk_not_blown_up(noisy_fit):
     completed = est.complete(few)
     plain = np.array(
         [
-            est._design @ np.linalg.lstsq(est._design[~m], row[~m], rcond=None)[0]
+            design @ np.linalg.lstsq(design[~m], row[~m], rcond=None)[0]
             for row, m in zip(few, missing, strict=True)
         ]
     )

@@ -58,3 +58,10 @@ def test_a_tiny_start_that_does_not_underflow_still_fits():
     X, _ = make_tubal_low_rank((12, 10, 4), 2, observed_fraction=0.7, random_state=0)
     est = TubalFactorizer(init_scale=1e-300, tube_axis=2, random_state=0).fit(X)
     assert est.tubal_rank_ == 2
+
+
+@pytest.mark.parametrize("cls", [TubalFactorizer, DeepTucker])
+def test_no_observed_entry_is_an_error(cls):
+    """Issue 12, A3: an all-NaN tensor gave TubalFactorizer rank 0 and an 'all zero' warning."""
+    with pytest.raises(ValueError, match="no observed entry"):
+        cls(random_state=0).fit(np.full((6, 5, 4), np.nan))

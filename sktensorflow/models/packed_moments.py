@@ -181,7 +181,19 @@ def packed_moment_norm_sq(X, order, *, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_
     n, d = tl.shape(X)
     if order == 1:
         return float(tl.sum(tl.sum(X, axis=0) ** 2)) / n**2
-    ends, last, run, mult = _layout(d, order)
+    acc = _accumulate(X, order, chunk_entries, n_blocks)
+    _, last, run, mult = _layout(d, order)
+    total = 0.0
+    for (start, stop), block in zip(_column_blocks(d, n_blocks), acc, strict=True):
+        weights = _block_weights(last, run, mult, order, start, stop, tl.shape(block)[0])
+        total += float(np.sum(weights * _backend.to_numpy(block) ** 2))
+    return total / n**2
+
+
+def _accumulate(X, order, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_BLOCKS):
+    """Unweighted column blocks ``sum_s Q_a(x_s) x_sk`` of the packed form (backend arrays)."""
+    n, d = tl.shape(X)
+    ends = _layout(d, order)[0]
     blocks = _column_blocks(d, n_blocks)
     rows = [int(ends[-1][stop - 1]) for _, stop in blocks]
     step = _rows_per_chunk(d, order, chunk_entries)
@@ -191,11 +203,7 @@ def packed_moment_norm_sq(X, order, *, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_
         Q = _monomials(tl.transpose(Xc), ends)
         for b, (start, stop) in enumerate(blocks):
             acc[b] = acc[b] + tl.matmul(Q[: rows[b]], Xc[:, start:stop])
-    total = 0.0
-    for b, (start, stop) in enumerate(blocks):
-        weights = _block_weights(last, run, mult, order, start, stop, rows[b])
-        total += float(np.sum(weights * _backend.to_numpy(acc[b]) ** 2))
-    return total / n**2
+    return acc
 
 
 def gram_moment_norm_sq(X, order, *, block=1024):
@@ -282,3 +290,81 @@ def moment_norm_sq(X, order, *, max_entries=MAX_PACKED_ENTRIES):
     if choose_method(n, d, order, max_entries=max_entries) == "packed":
         return packed_moment_norm_sq(X, order)
     return gram_moment_norm_sq(X, order)
+
+
+class PackedTensor:
+    """Symmetric tensor ``(1/n) sum_s x_s^{⊗order}`` held as weighted packed column blocks.
+
+    Block ``b`` (columns ``[start, stop)``) holds ``mult(α) M_α`` at entry
+    ``(a, k)`` for ``α = a + (k,)`` with ``k >= last(a)`` and 0 for the
+    duplicates, so ``<M, u^{⊗l}> = sum_b sum_a Q_a(u) (G_b u[start:stop])_a``
+    with ``Q_a(u)`` the degree-``(l-1)`` monomials of ``u``. Host arrays.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Backend array; ``order >= 2``.
+    order : int
+    """
+
+    def __init__(self, X, order, *, n_blocks=_N_BLOCKS):
+        n, d = tl.shape(X)
+        self.order, self.d = int(order), d
+        self.ends, last, run, mult = _layout(d, self.order)
+        self.blocks = _column_blocks(d, n_blocks)
+        acc = _accumulate(X, self.order, n_blocks=n_blocks)
+        self.weighted = [
+            _block_weights(last, run, mult, self.order, start, stop, tl.shape(a)[0])
+            * _backend.to_numpy(a)
+            / n
+            for (start, stop), a in zip(self.blocks, acc, strict=True)
+        ]
+
+    def combine(self, other, alpha, beta):
+        """``alpha * self + beta * other`` (same ``d`` and order), a new packed tensor."""
+        out = object.__new__(PackedTensor)
+        out.order, out.d, out.ends, out.blocks = self.order, self.d, self.ends, self.blocks
+        out.weighted = [
+            alpha * a + beta * b for a, b in zip(self.weighted, other.weighted, strict=True)
+        ]
+        return out
+
+    def contractions(self, U):
+        """``(M(u^{⊗(l-1)}, ·), <M, u^{⊗l}>)`` for the columns of host ``U`` (``d × k``).
+
+        ``O(C(d+l-1, l) k)``: ``V`` is the gradient of ``rho`` divided by ``l``,
+        back-propagated through the monomials by hand. Columns are taken in
+        batches whose monomials fit :data:`CHUNK_ENTRIES`.
+        """
+        step = max(1, CHUNK_ENTRIES // int(self.ends[-1][-1]))
+        if U.shape[1] > step:
+            parts = [self.contractions(U[:, j : j + step]) for j in range(0, U.shape[1], step)]
+            return tuple(np.concatenate(p, axis=-1) for p in zip(*parts, strict=True))
+        Qs = [U]
+        for prev in self.ends[:-1]:
+            Qs.append(np.concatenate([Qs[-1][: int(prev[j])] * U[j] for j in range(self.d)]))
+        top = Qs[-1]
+        rho = np.zeros(U.shape[1])
+        dU = np.zeros_like(U)
+        dQ = np.zeros_like(top)
+        for (start, stop), G in zip(self.blocks, self.weighted, strict=True):
+            rows = G.shape[0]
+            Y = G @ U[start:stop]
+            rho += np.sum(top[:rows] * Y, axis=0)
+            dQ[:rows] += Y
+            dU[start:stop] += G.T @ top[:rows]
+        for level in range(len(Qs) - 1, 0, -1):
+            dQ = self._back(dQ, Qs[level - 1], U, dU, self.ends[level])
+        return (dU + dQ) / self.order, rho
+
+    def _back(self, dQ, Q_prev, U, dU, ends):
+        """Back-propagate ``dQ`` of one degree to the previous degree (``dU`` updated in place)."""
+        d_prev = np.zeros_like(Q_prev)
+        offset = 0
+        for j in range(self.d):
+            size = int(ends[j]) - offset
+            block = dQ[offset : offset + size]
+            d_prev[:size] += block * U[j]
+            dU[j] += np.sum(block * Q_prev[:size], axis=0)
+            offset += size
+        return d_prev

@@ -1,16 +1,24 @@
-"""Command-line entry point: ``python -m sktensorflow demo``.
+"""Command-line entry point: ``python -m sktensorflow`` (or the ``sktensorflow`` script).
 
-The demo fits every estimator on a planted problem whose rank is known and
-prints, per estimator, the true rank, the rank the fitted model reports, the
-recovery error and the fit time. Nothing is tuned per problem: each estimator
-runs with a generous ``width`` and its default small ``init_scale``.
+Commands: ``demo`` fits every estimator on a planted problem whose rank is
+known and prints, per estimator, the true rank, the rank the fitted model
+reports, the recovery error and the fit time (nothing is tuned per problem:
+each estimator runs with a generous ``width`` and its default small
+``init_scale``); ``fit`` and ``complete`` fit an estimator to an array in a
+``.npy`` file and save the fit or the completed array (see
+:mod:`sktensorflow._cli` for the options and the saved layout); ``version``
+and ``--version`` print the version.
 
-Exit status: 0 on success, 2 for a bad command line (argparse prints the
-usage and an error naming the option and the value), and 141 when the reader
-of standard output goes away early (``python -m sktensorflow demo | head -1``):
-the output is then dropped quietly, with the status 128 + SIGPIPE that a shell
-reports for a program killed by a broken pipe, so ``set -o pipefail`` scripts
-see the same status as for ``yes | head -1``.
+Exit status: 0 on success; 2 for a usage error: a bad command line (argparse
+prints the usage and an error naming the option and the value) or, for
+``fit``/``complete``, an unknown estimator or a bad ``--param`` (one line on
+standard error); 1 for a runtime error of ``fit``/``complete`` (a missing,
+unreadable or unsuitable input file, a failed fit or write; one line); 130
+after an interrupt (Ctrl-C); and 141 when the reader of standard output goes
+away early (``python -m sktensorflow demo | head -1``): the output is then
+dropped quietly, with the status 128 + SIGPIPE that a shell reports for a
+program killed by a broken pipe, so ``set -o pipefail`` scripts see the same
+status as for ``yes | head -1``.
 """
 
 import argparse
@@ -22,7 +30,7 @@ import numpy as np
 import tensorly as tl
 
 import sktensorflow
-from sktensorflow import datasets, metrics
+from sktensorflow import _cli, datasets, metrics
 
 
 def _timed_fit(estimator, X):
@@ -117,6 +125,9 @@ MAX_SEED = 2**32 - 1
 # reports for a program killed by SIGPIPE (``signal.SIGPIPE`` is POSIX-only).
 EXIT_BROKEN_PIPE = 141
 
+# Exit status after an interrupt: 128 + SIGINT (2), as a shell reports it.
+EXIT_INTERRUPTED = 130
+
 
 def _seed(text):
     """Parse a ``--seed`` value: an integer in ``[0, 2**32 - 1]``.
@@ -137,7 +148,7 @@ def _seed(text):
 
 def _build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m sktensorflow",
+        prog=_prog(),
         description="Over-parametrized gradient methods for tensor factorization.",
     )
     parser.add_argument(
@@ -152,14 +163,23 @@ def _build_parser():
         "--seed", type=_seed, default=0, help=f"random seed in [0, {MAX_SEED}] (default 0)"
     )
     sub.add_parser("version", help="print the version")
+    _cli.add_commands(sub)
     return parser
+
+
+def _prog():
+    """``sktensorflow`` when run as the installed script, else ``python -m sktensorflow``."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "sktensorflow" if script == "sktensorflow" else "python -m sktensorflow"
 
 
 def _run(args):
     if args.command == "version":
         print(sktensorflow.__version__)
-    else:
+    elif args.command == "demo":
         run_demo(seed=args.seed)
+    else:
+        return _cli.run(args)
     return 0
 
 
@@ -182,7 +202,9 @@ def _silence_stdout():
 def main(argv=None):
     """Parse ``argv`` and run the requested command.
 
-    Returns the exit status: 0 on success, ``EXIT_BROKEN_PIPE`` (141) when
+    Returns the exit status: 0 on success, 2 (usage) or 1 (runtime) for a
+    user error of ``fit``/``complete``, reported in one line on standard error,
+    ``EXIT_INTERRUPTED`` (130) after Ctrl-C and ``EXIT_BROKEN_PIPE`` (141) when
     standard output was closed by its reader. A bad command line exits with
     status 2 through argparse (``SystemExit``).
     """
@@ -195,6 +217,9 @@ def main(argv=None):
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

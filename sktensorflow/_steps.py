@@ -175,7 +175,15 @@ class ScaledGradientDescent(StepRule):
                 "t-product factorization of TubalFactorizer does); use 'gd', 'flow' or 'adam'."
             )
         h = min(self.learning_rate, h_max)
-        new = _axpy(params, -h, problem.precondition(params, grads, self.damping))
+        try:
+            direction = problem.precondition(params, grads, self.damping)
+        except np.linalg.LinAlgError as error:  # the curvature overflowed: diverging
+            raise FloatingPointError(
+                "The preconditioner of solver='scaled_gd' became singular or non-finite: "
+                "the iteration diverged. Use a smaller learning_rate or a larger "
+                "solver_options['damping']."
+            ) from error
+        new = _axpy(params, -h, direction)
         loss, grads = problem.fun(new)
         return new, loss, grads, h, 1
 

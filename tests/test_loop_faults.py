@@ -65,3 +65,11 @@ def test_no_observed_entry_is_an_error(cls):
     """Issue 12, A3: an all-NaN tensor gave TubalFactorizer rank 0 and an 'all zero' warning."""
     with pytest.raises(ValueError, match="no observed entry"):
         cls(random_state=0).fit(np.full((6, 5, 4), np.nan))
+
+
+def test_scaled_gd_divergence_names_the_cure():
+    """The preconditioner's solve on overflowed factors raised numpy's bare LinAlgError."""
+    X, _ = make_tubal_low_rank((10, 8, 3), 2, observed_fraction=0.2, random_state=0)
+    est = TubalFactorizer(6, solver="scaled_gd", early_stopping=False, max_iter=300)
+    with pytest.raises(FloatingPointError, match="diverged. Use a smaller learning_rate"):
+        est.set_params(random_state=0).fit(X)

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._foldin import holdout_mask, masked_r2
 from ._symmetric_scale import even_exponent
 
 __all__ = ["DataScaleMixin"]
@@ -27,7 +26,8 @@ class DataScaleMixin:
     or a subclass) in the bases, whose ``_fold_in`` it wraps: the fold-in's
     prior and noise variance are learned on the normalized data and stay in
     its units (the noise variance of data at 1e200 is beyond the float64
-    range); :meth:`_fold_in` and :meth:`score` convert the rows.
+    range); :meth:`_fold_in` converts the rows (``score`` computes R² after an
+    exact power-of-two rescaling, :func:`~sktensorflow._foldin.masked_r2`).
     """
 
     def _normalize_data(self, X):
@@ -72,30 +72,6 @@ class DataScaleMixin:
         """The fold-in's coefficients (data units), solved on the normalized rows."""
         exp = getattr(self, "_data_exp", 0)
         return scale_by_power(super()._fold_in(np.ldexp(X, -exp)), exp)
-
-    def score(self, X, y=None):
-        """Fold-in R² on a deterministic hold-out share of each row's entries.
-
-        Every fifth observed entry of each row is hidden, the row's
-        coefficients are solved from the remaining entries with the fitted
-        non-sample factors, and R² is computed on the hidden entries (in the
-        normalized units of the fit, so sums of squares stay in range). Higher
-        is better; at most 1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, *feature_shape_)
-            Data with ``NaN`` for missing entries.
-        y : Ignored
-
-        Returns
-        -------
-        score : float
-        """
-        X = np.ldexp(self._validate_rows(X), -getattr(self, "_data_exp", 0))
-        hidden = holdout_mask(~np.isnan(X))
-        X_hat = self._reconstruct(super()._fold_in(np.where(hidden, np.nan, X)))
-        return masked_r2(X, X_hat, hidden)
 
 
 def scale_by_power(value, exp):

@@ -254,7 +254,9 @@ def masked_r2(truth, prediction, mask):
     """R² of ``prediction`` against ``truth`` on the entries where ``mask`` is set.
 
     Returns 0.0 when fewer than two entries are selected or they are constant
-    (the prediction cannot be compared with a mean there).
+    (the prediction cannot be compared with a mean there). Both are divided by
+    the same power of two first (R² does not change), so the sums of squares
+    stay in range for data from 1e-200 to 1e200.
 
     Examples
     --------
@@ -266,7 +268,8 @@ def masked_r2(truth, prediction, mask):
     y, p = truth[mask], prediction[mask]
     if y.size < 2 or np.all(y == y[0]):
         return 0.0
-    return float(r2_score(y, p))
+    exp = int(np.frexp(np.max(np.abs(y)))[1])
+    return float(r2_score(np.ldexp(y, -exp), np.ldexp(p, -exp)))
 
 
 def _psd_sqrt(cov):

@@ -6,14 +6,17 @@ reports, the recovery error and the fit time (nothing is tuned per problem:
 each estimator runs with a generous ``width`` and its default small
 ``init_scale``); ``fit`` and ``complete`` fit an estimator to an array in a
 ``.npy`` file and save the fit or the completed array (see
-:mod:`sktensorflow._cli` for the options and the saved layout); ``version``
-and ``--version`` print the version.
+:mod:`sktensorflow._cli` for the options and the saved layout); ``plot``
+writes the training figures of a saved fit as PNG files into a directory (see
+:mod:`sktensorflow._cli_plot`); ``version`` and ``--version`` print the
+version.
 
 Exit status: 0 on success; 2 for a usage error: a bad command line (argparse
 prints the usage and an error naming the option and the value) or, for
 ``fit``/``complete``, an unknown estimator or a bad ``--param`` (one line on
-standard error); 1 for a runtime error of ``fit``/``complete`` (a missing,
-unreadable or unsuitable input file, a failed fit or write; one line); 130
+standard error); 1 for a runtime error of ``fit``/``complete``/``plot`` (a
+missing, unreadable or unsuitable input file, a failed fit or write; one
+line); 130
 after an interrupt (Ctrl-C); and 141 when the reader of standard output goes
 away early (``python -m sktensorflow demo | head -1``): the output is then
 dropped quietly, with the status 128 + SIGPIPE that a shell reports for a
@@ -30,7 +33,7 @@ import numpy as np
 import tensorly as tl
 
 import sktensorflow
-from sktensorflow import _cli, datasets, metrics
+from sktensorflow import _cli, _cli_plot, datasets, metrics
 
 
 def _timed_fit(estimator, X):
@@ -164,6 +167,7 @@ def _build_parser():
     )
     sub.add_parser("version", help="print the version")
     _cli.add_commands(sub)
+    _cli_plot.add_plot_command(sub)
     return parser
 
 
@@ -203,7 +207,7 @@ def main(argv=None):
     """Parse ``argv`` and run the requested command.
 
     Returns the exit status: 0 on success, 2 (usage) or 1 (runtime) for a
-    user error of ``fit``/``complete``, reported in one line on standard error,
+    user error of ``fit``/``complete``/``plot``, reported in one line on standard error,
     ``EXIT_INTERRUPTED`` (130) after Ctrl-C and ``EXIT_BROKEN_PIPE`` (141) when
     standard output was closed by its reader. A bad command line exits with
     status 2 through argparse (``SystemExit``).

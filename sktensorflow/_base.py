@@ -26,9 +26,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _backend
+from ._doc_url import API_PAGE_TEMPLATE, DOC_LINK_MODULE
 from ._optim import SOLVERS, minimize
-from ._sklearn_private import Interval, StrOptions
+from ._sklearn_private import Interval, StrOptions, validate_parameter_constraints
 from ._steps import step_rule_options
+from ._warm_start import WarmStartMixin
 
 #: A loss peak above this multiple of the initial loss is reported as divergence.
 DIVERGENCE_FACTOR = 10.0
@@ -65,7 +67,9 @@ def _to_namespace(value, backend):
     return _backend.to_namespace(value, backend) if isinstance(value, np.ndarray) else value
 
 
-class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseOverparam(
+    WarmStartMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared machinery of the over-parametrized estimators (not public)."""
 
     _parameter_constraints: dict = {
@@ -81,10 +85,15 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "verbose": ["verbose"],
         "callback": [callable, None],
         "backend": [StrOptions(set(_backend.SUPPORTED)), None],
+        "warm_start": ["boolean"],
     }
 
     #: Fitted attributes that follow the input's array namespace (the others stay numpy).
     _model_attributes: tuple = ()
+
+    # The HTML repr links to the estimator's API page (sktensorflow._doc_url).
+    _doc_link_module = DOC_LINK_MODULE
+    _doc_link_template = API_PAGE_TEMPLATE
 
     # -- the fit template ---------------------------------------------------------
     def fit(self, X, y=None):
@@ -103,6 +112,7 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         self._validate_params()
         work = self._without_fitted_state()
+        work._begin_fit(vars(self).get("_warm_state"))  # see sktensorflow._warm_start
         before = dict(vars(work))
         work._backend_name = _backend.resolve_backend(self.backend, self._backend_probe(X))
         with _backend.backend_context(work._backend_name):
@@ -142,6 +152,59 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             vars(self).pop(name, None)
         vars(self).update(new, _fitted_names=tuple(created))
 
+    def set_rank_tol(self, rank_tol):
+        """Set ``rank_tol`` and re-read the rank estimate of the fitted model, without refitting.
+
+        Recomputes the rank estimate (``rank_``, ``tubal_rank_`` or
+        ``multilinear_rank_``) and what depends on it (the recovered
+        components, their weights or singular tubes, and the basis
+        ``transform``, ``complete`` and ``score`` fold rows in on) from the
+        stored over-parametrized parameters, exactly as a fit with this
+        ``rank_tol`` reads them. The parameters themselves, and the histories
+        recorded during the fit (e.g. ``rank_history_``), are not changed.
+        ``rank_tol`` also steers the saddle checks during a fit, so a fit with
+        the new value may follow another trajectory where such a check
+        re-seeds (``n_escapes_ > 0``).
+
+        Parameters
+        ----------
+        rank_tol : float in [0, 1]
+            The new relative threshold (see the class's ``rank_tol``).
+
+        Returns
+        -------
+        self : object
+            The estimator, with ``rank_tol`` and the rank estimate updated.
+
+        Examples
+        --------
+        >>> from sktensorflow import OverparamCP
+        >>> from sktensorflow.datasets import make_symmetric_cp
+        >>> T, _ = make_symmetric_cp(8, 3, order=3, weights=[1.0, 0.5, 0.05], random_state=0)
+        >>> est = OverparamCP(width=20, tensor="precomputed", random_state=0).fit(T)
+        >>> est.rank_, est.set_rank_tol(0.1).rank_, est.rank_tol
+        (3, 2, 0.1)
+        """
+        check_is_fitted(self)
+        constraint = {"rank_tol": self._parameter_constraints["rank_tol"]}
+        validate_parameter_constraints(constraint, {"rank_tol": rank_tol}, "set_rank_tol")
+        work = copy.copy(self)
+        work.rank_tol = rank_tol
+        before = dict(vars(work))
+        with _backend.backend_context("numpy"):
+            work._rethreshold()
+        changed = {k: v for k, v in vars(work).items() if k not in before or v is not before[k]}
+        for name in self._model_attributes:
+            if name in changed:
+                changed[name] = _to_namespace(changed[name], self._backend_name)
+        names = (*self._fitted_names, *(k for k in changed if k not in self._fitted_names))
+        vars(self).update(changed, rank_tol=rank_tol, _fitted_names=names)
+        return self
+
+    def _rethreshold(self):
+        """Recompute the rank estimate at ``self.rank_tol`` (host arrays, on a scratch copy)."""
+        raise NotImplementedError
+
     # -- input -----------------------------------------------------------------
     def _validate_input(self, X, *, reset, allow_nan=False, allow_nd=False):
         """Validate ``X`` into a float64 numpy array (``n_features_in_`` when ``reset``)."""
@@ -161,8 +224,10 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return self.callback
 
     def _rng(self):
-        """The one random generator of a fit."""
-        return check_random_state(self.random_state)
+        """The one random generator of a fit (a warm start's: the previous fit's, continued)."""
+        rng = self._warm.rng if self._continuing() else check_random_state(self.random_state)
+        self._note("rng", rng)
+        return rng
 
     @staticmethod
     def _to_backend(array):
@@ -189,17 +254,19 @@ class BaseOverparam(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``n_escapes_``, ``loss_curve_``, ``time_curve_``, ``stop_reason_``, ``learning_rate_``,
         ``history_iter_`` and ``history_time_``, and returns the result.
         """
+        problem, max_iter, loop_options = self._warm_loop(problem, loop_options)
         result = minimize(
             problem,
             solver=self.solver,
             learning_rate=learning_rate,
             solver_options=self._solver_options(),
-            max_iter=self.max_iter,
+            max_iter=max_iter,
             tol=self.tol,
             callback=self._loop_callback(),
             verbose=bool(self.verbose),
             **loop_options,
         )
+        self._keep_warm_state(problem, loop_options, result)
         self._check_moved(problem, result)
         message = self._divergence_message(result)
         if message is None and not result.converged:

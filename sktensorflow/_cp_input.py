@@ -6,6 +6,13 @@ functions accept. :func:`check_symmetric_cp` checks it up front and names what i
 wrong (which factor, its shape and the expected one; NaN or infinity; complex
 values) instead of letting a raw numpy error, a misleading symmetry error or a
 silently dropped imaginary part surface later.
+
+Arrays of any backend tensorly supports are accepted (a ``CPTensor`` of torch
+tensors, e.g. the ``to_tensorly()`` of a fit on torch, chooses the pytorch
+backend). Other tensorly factorized tensors (``TuckerTensor``, ``TTTensor``,
+...) are refused with a message: the symmetric CP model has no cost formula for
+them that avoids the dense ``d**order`` tensor, so the caller converts
+explicitly (``tl.tucker_to_tensor`` for a small dense target).
 """
 
 import numpy as np
@@ -26,6 +33,7 @@ def cp_pair(X):
     """
     if isinstance(X, tl.cp_tensor.CPTensor):
         return X.weights, X.factors
+    _refuse_other_factorized(X)
     if not (isinstance(X, tuple | list) and len(X) == 2):
         return None
     weights, factors = X
@@ -36,6 +44,26 @@ def cp_pair(X):
     except (TypeError, ValueError):
         return weights, factors
     return None
+
+
+#: tensorly's factorized tensors other than CPTensor, with their conversion to dense.
+_OTHER_FACTORIZED = {
+    tl.tucker_tensor.TuckerTensor: "tl.tucker_to_tensor",
+    tl.tt_tensor.TTTensor: "tl.tt_to_tensor",
+    tl.tr_tensor.TRTensor: "tl.tr_to_tensor",
+    tl.tt_matrix.TTMatrix: "tl.tt_matrix_to_tensor",
+    tl.parafac2_tensor.Parafac2Tensor: "tl.parafac2_to_tensor",
+}
+
+
+def _refuse_other_factorized(X):
+    for kind, convert in _OTHER_FACTORIZED.items():
+        if isinstance(X, kind):
+            raise ValueError(
+                f"tensor='precomputed' takes a symmetric dense array or a CPTensor, got a "
+                f"{kind.__name__}: the model's cost has no formula for it that avoids the "
+                f"dense tensor. Pass {convert}(X) (dense), or its CP decomposition."
+            )
 
 
 def check_symmetric_cp(weights, factors, order):

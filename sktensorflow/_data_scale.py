@@ -31,10 +31,34 @@ class DataScaleMixin:
     """
 
     def _normalize_data(self, X):
-        """``X / 2**e`` with the largest observed ``|entry|`` in ``[1/4, 1)`` (``NaN`` kept)."""
+        """``X / 2**e`` with the largest observed ``|entry|`` in ``[1/4, 1)`` (``NaN`` kept).
+
+        A warm start continues on data of the previous fit's shape, divided by
+        the previous fit's ``2**e``. ``_all_zero`` says whether every observed
+        entry is zero.
+        """
+        warm = self._continuation(X.shape)
         observed = np.abs(X[~np.isnan(X)])
-        self._data_exp = even_exponent(observed.max() if observed.size else 0.0)
+        largest = observed.max() if observed.size else 0.0
+        self._all_zero = not largest > 0
+        self._data_exp = warm.extras["data_exp"] if warm else even_exponent(largest)
         return np.ldexp(X, -self._data_exp)
+
+    def _warm_extras(self):
+        """A continuation keeps the first fit's normalization (:mod:`sktensorflow._warm_start`)."""
+        return {**super()._warm_extras(), "data_exp": self._data_exp}
+
+    def _refit_fold_in_prior(self):
+        """Re-learn the fold-in prior for the current basis, keeping the noise variance.
+
+        For :meth:`set_rank_tol`: the prior comes from the fitted values alone,
+        the noise variance (which needs the data) from the fitted values' residual,
+        which the basis does not change.
+        """
+        noise_var = self._noise_var
+        fitted = self._fitted_values()
+        self._set_fold_in_prior(fitted, np.zeros(fitted.shape, dtype=bool))
+        self._noise_var = noise_var
 
     def _to_data_units(self, powers):
         """Multiply fitted attributes by ``2**(p * e / 2)``.

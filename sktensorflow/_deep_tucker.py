@@ -1,23 +1,29 @@
 """DeepTucker: deep Tucker factorization for tensor completion without the rank."""
 
 import numpy as np
-import tensorly as tl
 
 from . import _backend
-from ._base import BaseOverparam, Integral, Interval, Real, StrOptions, check_is_fitted
+from ._base import BaseOverparam, Integral, Interval, Real, StrOptions
 from ._data_scale import DataScaleMixin, scale_by_power
+from ._deep_tucker_protocol import DEFAULT_WIDTH, DeepTuckerSettingsMixin
+from ._deep_tucker_state import DeepTuckerStateMixin
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._foldin import FoldInMixin
-from .metrics import multilinear_rank
+from ._interop import tucker_to_tensorly, tucker_values
 from .models import deep_tucker as dtm
+from .models import deep_tucker_entries as dte
 
 __all__ = ["DEFAULT_WIDTH", "DeepTucker"]
 
-#: Core size per mode when ``width=None`` (capped by the tensor's dimensions).
-DEFAULT_WIDTH = 32
 
-
-class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam):
+class DeepTucker(
+    DeepTuckerSettingsMixin,
+    DeepTuckerStateMixin,
+    EarlyStoppingMixin,
+    DataScaleMixin,
+    FoldInMixin,
+    BaseOverparam,
+):
     """Deep Tucker factorization by gradient descent from a small balanced start.
 
     Fits ``X̂ = G ×_0 U_0 ×_1 U_1 ⋯`` to the observed entries of ``X`` (``NaN``
@@ -63,7 +69,19 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         the number of matrices on a path through the model (so that the initial
         product, and hence the initial plateau, is the same at every depth) and
         ``c = 9e-4`` for ``"adam"`` (``0.03`` for a 3-way tensor), ``1e-3``
-        for ``"flow"`` and ``"gd"``.
+        for ``"flow"`` and ``"gd"``; see ``init_scaling``. A float is the
+        same slice norm at every depth.
+    init_scaling : {"matched", "fixed"}, default="matched"
+        How ``init_scale=None`` depends on ``depth``. ``"matched"``: the same
+        initial product at every depth (``0.03 / 0.25 / 0.42`` at depth
+        1 / 2 / 3 for a 3-way tensor with ``"adam"``), so deeper models start
+        from larger slices and no longer plateau. ``"fixed"``: the depth-1
+        value at every depth (``0.03``), the paper's protocol of comparing
+        depths at one initialization; deeper models then start from a much
+        smaller product and plateau longer (at depth 3 the start's gradient is
+        about ``1e-13``, so Adam's ``eps`` defaults to ``1e-30`` here). Core
+        slice sparsity is measured by
+        :func:`~sktensorflow.models.deep_tucker.active_core_slices`.
     early_stopping : bool, default=True
         Withhold ``validation_fraction`` of the observed entries (drawn with
         ``random_state``), evaluate the error on them every 10 iterations, stop
@@ -80,10 +98,11 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         Evaluations of the held-out error without improvement before stopping.
     learning_rate : float or "auto", default="auto"
         Step (``"gd"``), first trial step (``"flow"``) or step size (``"adam"``).
-        ``"auto"``: ``2e-2`` for ``"adam"`` (in the normalized units),
+        ``"auto"``: ``2e-2`` for ``"adam"`` (in the normalized units), ``1e-3``
+        for ``"minibatch_adam"`` (many noisy steps per iteration),
         ``1 / P`` for ``"gd"``/``"flow"`` (the stability bound is ``2 / P``
         near the fitted model).
-    solver : {"adam", "flow", "gd"}, default="adam"
+    solver : {"adam", "minibatch_adam", "flow", "gd"}, default="adam"
         Step rule of the shared loop. ``"adam"`` (what the paper's released code
         uses) scales every parameter's step by its own gradient history, so the
         weak directions of real data grow in hundreds of iterations instead of
@@ -92,11 +111,15 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         early stopping makes up for. ``"flow"`` integrates the gradient flow
         (the setting of the theory) with error control and is the choice for
         studying the dynamics; ``"gd"`` is fixed-step full-batch gradient
-        descent.
+        descent. ``"minibatch_adam"`` is the released code's protocol: an
+        iteration is an epoch of Adam steps on shuffled batches of the fitted
+        entries (``solver_options={"batch_size": 128}`` by default), each
+        batch's gradient computed from its entries only.
     solver_options : dict, default=None
         Options of the step rule, validated against the options it declares:
         ``rtol``, ``atol``, ``max_step`` for ``"flow"``; ``beta1``, ``beta2``,
-        ``eps`` for ``"adam"``; none for ``"gd"``.
+        ``eps`` for ``"adam"``, and ``batch_size`` for ``"minibatch_adam"``;
+        none for ``"gd"``.
     max_iter : int, default=3000
     tol : float, default=1e-4
         Stop when no parameter changes faster than ``tol`` relative to its
@@ -116,6 +139,14 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         the core multiplied by ``data_scale_``); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
+    warm_start : bool, default=False
+        ``True``: ``fit`` continues the previous fit from its last iterate (not
+        the best one early stopping kept) for ``max_iter`` more iterations, with
+        its validation split and record, data scale, ``tol`` scale and step
+        rule state; on the same data the two fits make one fit of the combined
+        length, whose best iterate is the model. Data of another shape, or a
+        changed ``width``, ``depth``, ``factor_form``, ``early_stopping`` or
+        ``validation_fraction``, is a ``ValueError``.
 
     Attributes
     ----------
@@ -230,6 +261,7 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         "depth": [Interval(Integral, 1, None, closed="left")],
         "factor_form": [StrOptions(set(dtm.FORMS))],
         "init_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "init_scaling": [StrOptions(set(dtm.INIT_SCALINGS))],
     }
 
     def __init__(
@@ -239,6 +271,7 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         depth=1,
         factor_form="product",
         init_scale=None,
+        init_scaling="matched",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -252,11 +285,13 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         verbose=0,
         callback=None,
         backend=None,
+        warm_start=False,
     ):
         self.width = width
         self.depth = depth
         self.factor_form = factor_form
         self.init_scale = init_scale
+        self.init_scaling = init_scaling
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -270,21 +305,7 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         self.verbose = verbose
         self.callback = callback
         self.backend = backend
-
-    # -- settings ----------------------------------------------------------------
-    def _settings(self, shape):
-        total = int(np.prod(shape))
-        width = DEFAULT_WIDTH if self.width is None else int(self.width)
-        widths = tuple(min(n, total // n, width) for n in shape)
-        n_paths = dtm.n_layers(len(shape), self.depth)
-        adam = self.solver == "adam"
-        init = self.init_scale
-        if init is None:
-            init = (9e-4 if adam else 1e-3) ** (1.0 / max(n_paths - 2, 1))
-        lr = self.learning_rate
-        if lr == "auto":
-            lr = 2e-2 if adam else 1.0 / n_paths
-        return widths, float(init), float(lr)
+        self.warm_start = warm_start
 
     # -- fit -------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -316,7 +337,7 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         init, learning_rate = self._start(filled, observed, rng)
         heldout = self._heldout_entries(observed, rng)
         record = self._record(X.ndim)
-        problem = self._problem(init, filled, observed, heldout)
+        problem = self._problem(init, filled, observed, heldout, rng)
         options = dict(
             learning_rate=learning_rate,
             record=record,
@@ -336,20 +357,10 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
         self._set_fold_in_prior(X, observed)
         self._to_data_units(_DATA_UNITS)
 
-    def _start(self, filled, observed, rng):
-        """Data scale, widths and initial scale (fitted attributes), start and step."""
-        with _backend.backend_context("numpy"):
-            self.data_scale_ = dtm.spectral_scale(filled) / float(observed.mean()) or 1.0
-            self.widths_, self.init_scale_, learning_rate = self._settings(filled.shape)
-            init = dtm.init_params(
-                rng, filled.shape, self.widths_, self.depth, self.factor_form, self.init_scale_
-            )
-        return init, learning_rate
-
-    def _problem(self, init, filled, observed, heldout):
+    def _problem(self, init, filled, observed, heldout, rng):
         """The model's problem on the normalized data, without the withheld entries."""
         fitted = observed if heldout is None else observed & ~heldout
-        return dtm.problem(
+        problem = dtm.problem(
             tuple(self._to_backend(a) for a in init),
             self._to_backend(filled / self.data_scale_),
             None if fitted.all() else self._to_backend(fitted.astype(float)),
@@ -361,62 +372,28 @@ class DeepTucker(EarlyStoppingMixin, DataScaleMixin, FoldInMixin, BaseOverparam)
             heldout_mask=None if heldout is None else self._to_backend(heldout.astype(float)),
             rank_tol=self.rank_tol,
         )
-
-    def _record(self, order):
-        """Rank and core slice norms of the parameters (view in data units) of ``X / 2**e``."""
-
-        def record(view):
-            host = [_backend.to_numpy(a) for a in view]
-            host[0] = np.ldexp(host[0], -self._data_exp)
-            with _backend.backend_context("numpy"):
-                small = dtm.compressed_core(host, order, self.depth, self.factor_form)
-                return {
-                    "rank": multilinear_rank(small, self.rank_tol)[0],
-                    "slices": dtm.core_slice_norms(host[0]),
-                }
-
-        return record
-
-    def _set_fitted(self, params, result, order):
-        """Fitted attributes from the final parameters of ``X / 2**e`` (host arrays)."""
-        G, chains = dtm.split_params(params, order, self.depth)
-        self.core_ = G
-        self.chains_ = [list(chain) for chain in chains]
-        self.factors_ = dtm.end_to_end_factors(params, order, self.depth, self.factor_form)
-        X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form)
-        small = dtm.compressed_core(params, order, self.depth, self.factor_form)
-        self.multilinear_rank_, self.effective_rank_ = multilinear_rank(small, self.rank_tol)
-        if not self._nonzero_data:
-            self.multilinear_rank_, self.effective_rank_ = (0,) * order, 0.0
-        self.core_slice_norms_ = dtm.core_slice_norms(G)
-        slices = result.history["slices"]
-        self.core_slice_norms_history_ = [
-            np.asarray([rec[k] for rec in slices]) for k in range(order)
-        ]
-        self.multilinear_rank_history_ = np.asarray(result.history["rank"])
-        _, _, Vt = np.linalg.svd(tl.unfold(X_hat, 0), full_matrices=False)
-        self._design = Vt[: self.multilinear_rank_[0]].T
-        self.components_ = self._design.T.reshape((-1, *self.feature_shape_)).copy()
-        self._n_features_out = self._design.shape[1]
+        # minibatches of the fitted entries for "minibatch_adam"
+        target, coef = filled / self.data_scale_, 1.0 / float(fitted.mean())
+        model = dict(depth=self.depth, form=self.factor_form)
+        return dte.for_solver(problem, self.solver, target, fitted, coef, rng, **model)
 
     def _fitted_values(self):
-        core = _backend.to_numpy(self.core_)
-        factors = [_backend.to_numpy(U) for U in self.factors_]
-        with _backend.backend_context("numpy"):
-            return tl.tucker_to_tensor((core, factors))
+        return tucker_values(self.core_, self.factors_)
 
-    def to_tensorly(self):
-        """The fitted model as a tensorly ``TuckerTensor`` (numpy arrays).
+    def to_tensorly(self, full=False):
+        """The fitted model as a tensorly ``TuckerTensor`` on the fit's backend.
+
+        Parameters
+        ----------
+        full : bool, default=False
+            ``False``: the fitted tensor's truncated HOSVD at ``multilinear_rank_``
+            (orthonormal factors; exact if the rank estimate is); ``True``: ``(core_, factors_)``.
 
         Returns
         -------
         tucker : tensorly.tucker_tensor.TuckerTensor
-            ``(core_, factors_)``, the full-size core and end-to-end factors.
         """
-        check_is_fitted(self)
-        core = _backend.to_numpy(self.core_)
-        factors = [_backend.to_numpy(U) for U in self.factors_]
-        return tl.tucker_tensor.TuckerTensor((core, factors))
+        return tucker_to_tensorly(self, full=full)
 
 
 #: Fitted attributes in data units: the power of the data's scale each carries, in halves.

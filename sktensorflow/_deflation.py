@@ -8,12 +8,10 @@ import tensorly as tl
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import Integral, Interval, Real, StrOptions, _outside_package_stacklevel
+from ._deflation_epochs import DeflationEpochsMixin
 from ._deflation_trajectory import (
-    EpochLog,
     column_recorder,
-    component_fit_times,
     directional_residuals,
-    epoch_attributes,
     saddle_check,
     unexplained_message,
 )
@@ -26,7 +24,7 @@ from .models._problem import max_ratio
 __all__ = ["DeflationFlowCP", "directional_residuals"]
 
 
-class DeflationFlowCP(BaseSymmetricCP):
+class DeflationFlowCP(DeflationEpochsMixin, BaseSymmetricCP):
     """Symmetric CP decomposition by the modified gradient flow of tensor deflation.
 
     Fits ``T = sum_i s_i ||w_i||² (w_i/||w_i||)^{⊗order}`` with ``width`` columns
@@ -37,9 +35,10 @@ class DeflationFlowCP(BaseSymmetricCP):
     (a column aligned with an unfitted ``u_k`` grows like ``exp(2 a_k t)``, so it
     escapes after a flow time ``≈ ln(1/δ0) / (2 a_k)``). The *modified* flow (the
     paper's Algorithm 1) adds a small ℓ2 regularizer ``(λ/2)||W||²`` and runs in
-    epochs of growing flow time ``t0 (1 + γ)^s``; after each epoch every column
-    whose norm is below ``δ1`` and that is not growing is re-drawn as a fresh
-    random column of norm ``δ0``, so later, smaller components are found by
+    epochs of growing flow time ``t0 (1 + γ)^s``; after each epoch the small
+    columns (norm below ``δ1``) are re-drawn as fresh random columns of norm
+    ``δ0`` (all of them with ``reinit_rule="paper"``, those not growing with
+    the default ``"stalled"``), so later, smaller components are found by
     columns that the larger ones did not capture. ``method="plain"`` runs the
     plain gradient flow of the paper's Figure 1 (no re-initialization, λ = 0) on
     the same epochs.
@@ -59,7 +58,17 @@ class DeflationFlowCP(BaseSymmetricCP):
         ``sqrt(||T*||_F)``.
     reinit_threshold : float, default=1e-2
         ``δ1``: after each epoch, columns with norm below ``reinit_threshold *
-        sqrt(||T*||_F)`` that are not growing are re-drawn (modified flow only).
+        sqrt(||T*||_F)`` are re-drawn (modified flow only; see ``reinit_rule``).
+    reinit_rule : {"stalled", "paper"}, default="stalled"
+        Which small columns are re-drawn at an epoch end. ``"paper"``: every
+        column below ``δ1``, as in the paper's Algorithm 1 (the analysed
+        algorithm). ``"stalled"``: only those whose norm is not growing, so a
+        column already on its way to an unfitted component keeps its head
+        start. Both recover the components of orthogonal targets; the default
+        ``"stalled"`` needs less flow time: on 6 components with weights from 1
+        to 1/20 in ``R^20`` (10 seeds), ``"paper"`` fits the last component
+        after 2.3 times the flow time (median; range 1.2-3.7) and re-draws
+        more than 5 times as many columns (``n_reinit_``).
     epoch_growth : float, default=0.5
         ``γ``: epoch ``s`` (from 0) lasts ``first_epoch * (1 + γ)^s`` flow time.
     first_epoch : float or "auto", default="auto"
@@ -118,6 +127,14 @@ class DeflationFlowCP(BaseSymmetricCP):
         ``(W,)``, the columns); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
+    warm_start : bool, default=False
+        ``True``: ``fit`` continues the previous fit from its last iterate for
+        ``max_iter`` more iterations and ``max_epochs`` more epochs (the
+        schedule runs on), with its random generator and normalization; on
+        the same data the two fits make one fit with the
+        summed ``max_iter`` and ``max_epochs``. Data with another number of
+        features, or a changed ``width``, ``order``, ``tensor``, ``whiten``,
+        ``signs`` or ``method``, is a ``ValueError``.
 
     Attributes
     ----------
@@ -245,6 +262,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         "target_accuracy": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "method": [StrOptions({"modified", "plain"})],
+        "reinit_rule": [StrOptions({"stalled", "paper"})],
         "record_columns": ["boolean"],
     }
 
@@ -257,6 +275,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         order=4,
         init_scale=1e-6,
         reinit_threshold=1e-2,
+        reinit_rule="stalled",
         epoch_growth=0.5,
         first_epoch="auto",
         l2_reg=1e-7,
@@ -277,11 +296,13 @@ class DeflationFlowCP(BaseSymmetricCP):
         verbose=0,
         callback=None,
         backend=None,
+        warm_start=False,
     ):
         self.width = width
         self.order = order
         self.init_scale = init_scale
         self.reinit_threshold = reinit_threshold
+        self.reinit_rule = reinit_rule
         self.epoch_growth = epoch_growth
         self.first_epoch = first_epoch
         self.l2_reg = l2_reg
@@ -302,6 +323,7 @@ class DeflationFlowCP(BaseSymmetricCP):
         self.verbose = verbose
         self.callback = callback
         self.backend = backend
+        self.warm_start = warm_start
 
     def fit(self, X, y=None):
         """Run the (modified) gradient flow on the target built from ``X``.
@@ -324,7 +346,8 @@ class DeflationFlowCP(BaseSymmetricCP):
         target, target_sq, t_norm = self._fit_target(X)
         rng = self._rng()
         self.init_norm_ = self.init_scale * np.sqrt(t_norm)
-        W0 = scp.random_columns(rng, self.n_features_in_, self.width, self.init_norm_)
+        d, start_rng = self.n_features_in_, self._start_rng(rng)
+        W0 = scp.random_columns(start_rng, d, self.width, self.init_norm_)
         coefs = self._column_signs(self.width, self.tensor == "moment")
         self.first_epoch_ = self._first_epoch_length(target, W0, t_norm)
         modified = self.method == "modified"
@@ -338,7 +361,7 @@ class DeflationFlowCP(BaseSymmetricCP):
             rate_scale=0.0 if modified else t_norm,  # modified: tol is tested at epoch ends
         )
         escape = symmetric_escape(self, target, coefs, rng, t_norm, self.init_norm_)
-        goal, log = 0.5 * (self.target_accuracy**2) * target_sq, EpochLog()
+        goal, log = 0.5 * (self.target_accuracy**2) * target_sq, self._epoch_log()
         result = self._minimize(
             replace(problem, escape=None if modified else escape),
             learning_rate=self._learning_rate(t_norm),
@@ -362,22 +385,10 @@ class DeflationFlowCP(BaseSymmetricCP):
             return self._user_time(self.learning_rate)
         return self._auto_learning_rate(t_norm)
 
-    def _first_epoch_length(self, target, W0, t_norm):
-        if self.first_epoch != "auto":
-            return float(self.first_epoch) / t_norm
-        a_max = scp.largest_weight(target, W0)
-        a_max = a_max if a_max > 0 else t_norm
-        return np.log(1.0 / self.init_scale) / (2.0 * a_max)
-
-    def _epoch_ends(self):
-        t0, growth, end = self.first_epoch_, 1.0 + self.epoch_growth, 0.0
-        for s in range(self.max_epochs):
-            end += t0 * growth**s
-            yield end
-
     def _schedule(self, fun, escape, rng, t_norm, lam, goal, log):
         threshold = self.reinit_threshold * np.sqrt(t_norm)
         modified = self.method == "modified"
+        stalled = self.reinit_rule == "stalled"
 
         def action(params, time, index):
             loss, (grad,) = fun(params)
@@ -387,7 +398,7 @@ class DeflationFlowCP(BaseSymmetricCP):
             log.accurate = data_loss <= goal
             rate = max_ratio((grad,), scp.column_scale((W,)))
             stationary = modified and rate <= self.tol * t_norm
-            last = index + 1 >= self.max_epochs
+            last = index + 1 >= self._total_epochs
             if not log.accurate and (stationary or last):
                 new = saddle_check(escape, params, grad, log, stationary and not last)
                 if new is not None:
@@ -399,26 +410,10 @@ class DeflationFlowCP(BaseSymmetricCP):
                 return None
             n_new = 0
             if modified:
-                W, n_new = scp.reinit_small_columns(W, grad, rng, self.init_norm_, threshold)
+                W, n_new = scp.reinit_small_columns(
+                    W, grad, rng, self.init_norm_, threshold, keep_growing=stalled
+                )
             log.n_reinit.append(n_new)
             return (W,)
 
         return Schedule(self._epoch_ends(), action)
-
-    def _set_trajectory(self, result, log, coefs, lam, target_sq):
-        """Fitted attributes describing the deflation (host arrays)."""
-        self.column_signs_ = coefs
-        norms = np.asarray(result.history["norms"])
-        times = np.asarray(result.history_time)
-        self.column_norms_history_ = norms
-        if self.record_columns:
-            self.columns_history_ = np.asarray(result.history["columns"])
-        data_loss = result.loss_curve - 0.5 * lam * np.sum(norms**2, axis=1)
-        scale = np.sqrt(target_sq) if target_sq > 0 else 1.0
-        self.error_curve_ = np.sqrt(np.maximum(2.0 * data_loss, 0.0)) / scale
-        vars(self).update(epoch_attributes(result, log))
-        fit_times = component_fit_times(
-            norms, times, self.columns_, coefs, self.components_, self.order
-        )
-        self.fit_times_ = fit_times
-        self.discovery_order_ = np.argsort(fit_times, kind="stable")

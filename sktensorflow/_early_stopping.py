@@ -26,7 +26,8 @@ __all__ = [
     "validation_split",
 ]
 
-#: Iterations between two evaluations of the held-out loss.
+#: Iterations between two evaluations of the held-out loss (estimators may set
+#: ``_validation_every``: a check that reuses the last gradient's model is cheap).
 VALIDATION_EVERY = 10
 
 
@@ -117,10 +118,11 @@ class EarlyStoppingMixin:
     }
 
     def _heldout_entries(self, observed, rng):
-        """Withheld entries (``None`` without early stopping)."""
+        """Withheld entries (``None`` without early stopping); a warm start keeps its fit's."""
         if not self.early_stopping:
             return None
-        heldout = validation_split(observed, self.validation_fraction, rng)
+        fraction = self.validation_fraction
+        heldout = self._warm_value("heldout", lambda: validation_split(observed, fraction, rng))
         return heldout if heldout.any() else None
 
     #: Relative improvement of the held-out loss that resets the patience.
@@ -132,7 +134,7 @@ class EarlyStoppingMixin:
             return {}
         return {
             "n_iter_no_change": self.n_iter_no_change,
-            "validation_every": VALIDATION_EVERY,
+            "validation_every": getattr(self, "_validation_every", VALIDATION_EVERY),
             "validation_tol": self._validation_tol,
         }
 

@@ -103,7 +103,7 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *feature_shape_)
+        X : array-like of shape ``(n_samples, *feature_shape_)``
             ``NaN`` for missing entries.
 
         Returns
@@ -125,7 +125,7 @@ class FoldInMixin(TransformerMixin):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, *feature_shape_)
+        X_original : ndarray of shape ``(n_samples, *feature_shape_)``
         """
         check_is_fitted(self)
         Z = check_array(
@@ -154,7 +154,7 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *feature_shape_)
+        X : array-like of shape ``(n_samples, *feature_shape_)``
             ``NaN`` for missing entries.
 
         Returns
@@ -177,7 +177,7 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *feature_shape_)
+        X : array-like of shape ``(n_samples, *feature_shape_)``
             ``NaN`` for missing entries.
         y : Ignored
 
@@ -201,7 +201,7 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *feature_shape_)
+        X : array-like of shape ``(n_samples, *feature_shape_)``
             Data with ``NaN`` for missing entries.
         y : Ignored
 

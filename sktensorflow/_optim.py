@@ -2,16 +2,17 @@
 
 :func:`minimize` drives a :class:`~sktensorflow.models._problem.Problem` (the
 loss and gradient over a tuple of backend arrays, their scale and user-facing
-view) with a step rule registered by name in :mod:`sktensorflow._steps`:
+view) with a step rule registered by name in ``sktensorflow._steps``:
 
 ``"gd"``
     Fixed-step gradient descent, ``p <- p - learning_rate * grad``. Its flow time
     advances by ``learning_rate`` per iteration (it is the explicit Euler scheme
     of the gradient flow).
 ``"scaled_gd"``
-    Fixed-step descent along ``problem.precondition(params, grads, damping)``,
-    the gradient times the inverse of the model's damped curvature estimate
-    (``learning_rate`` is then dimensionless).
+    Descent along ``problem.precondition(params, grads, damping)``, the
+    gradient times the inverse of the model's damped curvature estimate
+    (``learning_rate`` is then dimensionless), halving a step that does not
+    decrease the loss.
 ``"flow"``
     Follows the gradient flow ``dp/dt = -grad L(p)`` with an embedded
     Bogacki-Shampine 3(2) Runge-Kutta pair and error control, so plateaus are
@@ -19,6 +20,10 @@ view) with a step rule registered by name in :mod:`sktensorflow._steps`:
     is the first trial step in flow time.
 ``"adam"``
     Adam with bias correction; ``learning_rate`` is its step size.
+``"minibatch_adam"``
+    One epoch of Adam steps on shuffled minibatches of the observed entries
+    per iteration (``sktensorflow._minibatch``), for problems that define
+    their loss on a subset of entries.
 
 Each rule declares its options (``solver_options``); unknown options and
 invalid values are errors that name them.
@@ -42,8 +47,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _minibatch  # noqa: F401  (registers the "minibatch_adam" step rule)
 from ._escapes import ESCAPE_PROGRESS, escape_plateau, escape_saddle
 from ._monitoring import Recorder, Schedule, Validation
+from ._resume import LoopState, capture, restore, start_of
 from ._steps import SOLVERS, make_step_rule
 from .models._problem import Problem, max_ratio
 
@@ -86,6 +93,8 @@ class OptimResult:
     n_escapes : int
         Saddle escapes: restarts from parameters re-seeded by the problem's
         ``escape``.
+    loop_state : LoopState
+        The run as it stopped, for ``minimize(..., resume=loop_state)``.
     history : dict of str to list
         Values returned by ``record``, one entry per recorded iteration (plus
         ``"heldout_loss"`` when the problem has a held-out loss).
@@ -114,6 +123,7 @@ class OptimResult:
     validation_iter: list = field(default_factory=list)
     best_iter: int | None = None
     n_escapes: int = 0
+    loop_state: LoopState | None = None
 
 
 def _check_finite(loss, solver):
@@ -144,16 +154,17 @@ def _progress(verbose, max_iter, describe, view):
 class _Run:
     """State of one run of the loop: the current point and its recorded past."""
 
-    def __init__(self, problem, solver, recorder):
+    def __init__(self, problem, solver, recorder, resumed=False):
         self.problem, self.solver, self.recorder = problem, solver, recorder
-        self.params = problem.start
+        self.resumed, self.params = resumed, problem.start
         self.loss, self.grads = problem.fun(self.params)
         _check_finite(self.loss, solver)
         self.n_evals, self.time, self.n_iter, self.n_escapes = 1, 0.0, 0, 0
         self.escape_loss = math.inf  # loss at the last saddle escape
         self.plateau_iter = None  # iteration of the last plateau escape
         self.losses, self.times = [self.loss], [0.0]
-        recorder(self.params, 0, 0.0, force=True)
+        if not resumed:
+            recorder(self.params, 0, 0.0, force=True)
 
     def advance(self, params, loss, grads, h, evals):
         """Accept a step of length ``h`` that cost ``evals`` gradient evaluations."""
@@ -254,8 +265,10 @@ def _iterate(
     max_escapes,
 ):
     """The loop itself; returns the stopping reason."""
-    if validation is not None:
+    if validation is not None and not run.resumed:
         validation.check(run.params, 0, run.loss)
+    if run.resumed and (reason := _fire_schedule(run, schedule)):  # the event that stopped it
+        return reason
     while run.n_iter < max_iter:
         reason = _converged(run, tol, target_loss)
         if reason == "tol":
@@ -299,6 +312,7 @@ def minimize(
     validation_tol=0.0,
     plateau_tol=1e-3,
     max_escapes=10,
+    resume=None,
 ):
     """Minimize ``problem`` from its start with the step rule ``solver``.
 
@@ -308,7 +322,7 @@ def minimize(
         Loss and gradient, start, scale, view and rate scale
         (:class:`sktensorflow.models._problem.Problem`).
     solver : str, default="gd"
-        A step rule registered in :mod:`sktensorflow._steps` (``"gd"``,
+        A step rule registered in ``sktensorflow._steps`` (``"gd"``,
         ``"scaled_gd"``, ``"flow"``, ``"adam"``, ...).
     learning_rate : float, default=1e-2
         Step size (``"gd"``, ``"adam"``) or first trial step (``"flow"``).
@@ -362,6 +376,9 @@ def minimize(
         unexplained residual); past them a ``tol`` stop is ``"saddle"``. An
         early stop is escaped only while the previous escape improved the
         held-out loss.
+    resume : LoopState, default=None
+        Continue an earlier run (its ``result.loop_state``) where it stopped
+        (``sktensorflow._resume``); ``max_iter`` counts its iterations too.
 
     Returns
     -------
@@ -384,7 +401,11 @@ def minimize(
         validation = Validation(
             problem.heldout_loss, n_iter_no_change, validation_every, validation_tol, plateau_tol
         )
-    run = _Run(problem, solver, Recorder(problem, record, record_every))
+    if resume is not None:
+        problem = problem.with_start(start_of(resume))
+    run = _Run(problem, solver, Recorder(problem, record, record_every), resume is not None)
+    if resume is not None:
+        restore(resume, run, rule, validation, schedule, solver)
     bar, progress = _progress(verbose, max_iter, describe, problem.view)
     try:
         reason = _iterate(
@@ -402,4 +423,7 @@ def minimize(
         )
     finally:
         bar.close()
-    return run.result(reason, validation)
+    state = capture(run, rule, validation, schedule, solver, reason)
+    result = run.result(reason, validation)
+    result.loop_state = state
+    return result

@@ -153,9 +153,9 @@ class GradientDescent(StepRule):
 
 @register_step_rule("scaled_gd")
 class ScaledGradientDescent(StepRule):
-    """Fixed-step descent along the damped, preconditioned gradient.
+    """Descent along the damped, preconditioned gradient, halving a step that fails.
 
-    ``p <- p - learning_rate * problem.precondition(p, grad, damping)``: for a
+    ``p <- p - h * problem.precondition(p, grad, damping)``: for a
     factorization, the gradient of each factor times the inverse of the other
     factors' damped Gram matrix (ScaledGD(lambda) of Xu, Shi and Ma, "The Power
     of Preconditioning in Overparameterized Low-Rank Matrix Sensing", ICML
@@ -163,29 +163,59 @@ class ScaledGradientDescent(StepRule):
     depend on their size, so ill-conditioned targets take as many iterations
     as well-conditioned ones; components far below it grow as under gradient
     descent, which keeps the small initialization's bias towards low rank.
-    ``learning_rate`` is dimensionless and the flow time advances by it.
+
+    ``h`` starts at ``learning_rate`` (dimensionless; the flow time advances
+    by ``h``). The preconditioner estimates the curvature of a masked loss from
+    the observed share of the whole tensor, which underestimates it where the
+    mask is denser (sparse masks, rows observed much more than others): a
+    step that does not decrease the loss (or overflows) is rejected and ``h``
+    halved, for this step and the following ones, so the iteration cannot
+    diverge. A rejected step costs one gradient evaluation.
     """
 
-    options = {"damping": (0.2, _POSITIVE)}
+    options = {"damping": (0.5, _POSITIVE)}
+
+    #: Steps shorter than this share of ``learning_rate`` mean no descent is left.
+    _min_share = 1e-12
+
+    def __init__(self, learning_rate, **options):
+        super().__init__(learning_rate, **options)
+        self.rate = self.learning_rate
 
     def step(self, problem, params, loss, grads, h_max):
-        if problem.precondition is None:
-            raise InvalidParameterError(
-                "solver='scaled_gd' needs a model that defines a preconditioner (the "
-                "t-product factorization of TubalFactorizer does); use 'gd', 'flow' or 'adam'."
-            )
-        h = min(self.learning_rate, h_max)
-        try:
-            direction = problem.precondition(params, grads, self.damping)
-        except np.linalg.LinAlgError as error:  # the curvature overflowed: diverging
-            raise FloatingPointError(
-                "The preconditioner of solver='scaled_gd' became singular or non-finite: "
-                "the iteration diverged. Use a smaller learning_rate or a larger "
-                "solver_options['damping']."
-            ) from error
-        new = _axpy(params, -h, direction)
-        loss, grads = problem.fun(new)
-        return new, loss, grads, h, 1
+        direction = _preconditioned(problem, params, grads, self.damping)
+        evals = 0
+        while True:
+            h = min(self.rate, h_max)
+            new = _axpy(params, -h, direction)
+            with np.errstate(over="ignore", invalid="ignore"):  # a rejected trial may overflow
+                new_loss, new_grads = problem.fun(new)
+            evals += 1
+            if new_loss <= loss + 1e-12 * abs(loss) + problem.loss_atol:  # False for NaN
+                return new, new_loss, new_grads, h, evals
+            self.rate = 0.5 * h
+            if self.rate < self._min_share * self.learning_rate:
+                raise FloatingPointError(
+                    "solver='scaled_gd' found no step that decreases the loss; the loss is "
+                    "not finite or not decreasing near the current parameters."
+                )
+
+
+def _preconditioned(problem, params, grads, damping):
+    """``problem.precondition(params, grads, damping)``, with errors that say what to do."""
+    if problem.precondition is None:
+        raise InvalidParameterError(
+            "solver='scaled_gd' needs a model that defines a preconditioner (the "
+            "t-product factorization of TubalFactorizer does); use 'gd', 'flow' or 'adam'."
+        )
+    try:
+        return problem.precondition(params, grads, damping)
+    except np.linalg.LinAlgError as error:  # the curvature overflowed: diverging
+        raise FloatingPointError(
+            "The preconditioner of solver='scaled_gd' became singular or non-finite: "
+            "the iteration diverged. Use a smaller learning_rate or a larger "
+            "solver_options['damping']."
+        ) from error
 
 
 @register_step_rule("adam")

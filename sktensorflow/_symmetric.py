@@ -14,7 +14,6 @@ to 1e150) and the fitted attributes are scaled back to data units.
 """
 
 import numpy as np
-import tensorly as tl
 from sklearn.utils.validation import check_array
 
 from . import _backend
@@ -25,9 +24,12 @@ from ._base import (
     StrOptions,
     check_is_fitted,
 )
+from ._chunked import ChunkedSamples, is_dask_array, noise_rows, samples_for, validate_chunked
 from ._cp_input import check_symmetric_cp, cp_pair
+from ._interop import cp_to_tensorly
+from ._symmetric_rank import SymmetricRankMixin
 from ._symmetric_scale import ScaleMixin
-from .metrics import cp_rank, effective_rank, group_components
+from .models import blockwise as bw
 from .models import sampling_noise as sn
 from .models import symmetric_cp as scp
 from .models._problem import TINY
@@ -42,12 +44,9 @@ _NOISE_SEED = 0
 #: Random half-splits; the noise level is the largest of their suprema, which a
 #: pure-noise component exceeds with probability about 1 / (_N_SPLITS + 1).
 _N_SPLITS = 19
-#: A column belongs to a counted component when its |cos| to it is at least this
-#: (the grouping tolerance of :func:`sktensorflow.metrics.group_components`).
-_COS_TOL = 0.99
 
 
-class BaseSymmetricCP(ScaleMixin, BaseOverparam):
+class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
     """Base class of the symmetric CP estimators (not public)."""
 
     _parameter_constraints: dict = {
@@ -90,11 +89,16 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
             )
         if self.tensor == "precomputed":
             data, d = self._check_precomputed(X)
-            data, self._t_exp = self._normalize_precomputed(data)
+            warm = self._continuation(d)
+            data, self._t_exp = self._normalize_precomputed(data, warm and warm.extras["t_exp"])
             self._x_exp, self._mean_n, self._whitening_n = 0, np.zeros(d), np.eye(d)
             self.n_features_in_ = d
+        elif is_dask_array(X):  # samples larger than memory (sktensorflow._chunked)
+            data = samples_for(self, self._validate_input(X, reset=True), fit=True)
         else:
-            X = self._normalize_samples(self._validate_input(X, reset=True))
+            X = self._validate_input(X, reset=True)
+            warm = self._continuation(X.shape[1])
+            X = self._normalize_samples(X, warm and warm.extras["x_exp"])
             self._mean_n = X.mean(axis=0) if self.tensor == "cumulant" else np.zeros(X.shape[1])
             self._whitening_n = self._whitening(X - self._mean_n)
             data = (X - self._mean_n) @ self._whitening_n
@@ -119,7 +123,11 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
             return
         rng = np.random.default_rng(_NOISE_SEED)
         splits = sn.half_splits(
-            data, self.order, cumulant=self.tensor == "cumulant", rng=rng, n_splits=_N_SPLITS
+            noise_rows(data),
+            self.order,
+            cumulant=self.tensor == "cumulant",
+            rng=rng,
+            n_splits=_N_SPLITS,
         )
         self._noise_splits = splits
         self.noise_level_ = sn.noise_level(splits, rng).level
@@ -128,11 +136,13 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
         d = Xc.shape[1]
         if not (self.whiten and self.tensor == "cumulant"):
             return np.eye(d)
-        eigval, eigvec = np.linalg.eigh(Xc.T @ Xc / Xc.shape[0])
-        keep = eigval > eigval.max() * 1e-12
-        inv_sqrt = np.zeros_like(eigval)
-        inv_sqrt[keep] = 1.0 / np.sqrt(eigval[keep])
-        return eigvec * inv_sqrt @ eigvec.T
+        return bw.inverse_sqrt(Xc.T @ Xc / Xc.shape[0])
+
+    def _validate_input(self, X, *, reset, **kwargs):
+        """A dask array of samples stays chunked (:mod:`sktensorflow._chunked`)."""
+        if is_dask_array(X) and self.tensor != "precomputed":
+            return validate_chunked(self, X, reset=reset)
+        return super()._validate_input(X, reset=reset, **kwargs)
 
     def _preprocess(self, X):
         return (X - self.mean_) @ self.whitening_
@@ -163,6 +173,8 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
 
     def _make_target(self, data):
         """Move host data to the active backend and wrap it as a model target."""
+        if isinstance(data, ChunkedSamples):
+            return data.target()
         if isinstance(data, tuple) and data[0] == "cp":
             return scp.cp_target(self._to_backend(data[1]), self._to_backend(data[2]), self.order)
         if isinstance(data, tuple):
@@ -194,66 +206,6 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
             return np.ones(width)
         return np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
 
-    # -- fitted attributes -------------------------------------------------------------
-    def _counted(self, comps, weights, signal=None):
-        """Mask of the grouped components counted in ``rank_``.
-
-        A component counts when its ``|weight|`` is at least ``rank_tol`` times
-        the largest and, for a sample-built target, both its ``|weight|`` and the
-        target's contraction ``|<T*, u^{⊗order}>|`` along its direction exceed
-        ``noise_level_``. The contraction is at most the noise's supremum along a
-        direction the target has no signal in, whereas a fitted weight may exceed
-        it (several non-orthogonal components fitting the same noise); the weight
-        test drops small satellites of a true component.
-
-        ``signal``, when given (all ``True``), is overwritten with the mask of the
-        components whose contraction exceeds ``noise_level_`` (satellites
-        included): the components :meth:`score` evaluates.
-        """
-        level = getattr(self, "noise_level_", 0.0)
-        keep = np.arange(weights.size) < cp_rank(weights, self.rank_tol)
-        keep &= not getattr(self, "_zero_target", False)
-        keep &= np.abs(weights) > level
-        target = getattr(self, "_noise_target", None)
-        if target is None:
-            return keep
-        test = np.ones(weights.size, dtype=bool) if signal is not None else keep.copy()
-        if test.any():
-            rho = _backend.to_numpy(
-                scp.target_contractions(target, self._to_backend(comps[test].T))[1]
-            )
-            test[test] = np.abs(rho) > level
-        if signal is not None:
-            signal[:] = test
-        return keep & test
-
-    def _set_components(self, W, signs):
-        """Group the fitted columns into components and estimate the rank (host arrays)."""
-        W = _backend.to_numpy(W)
-        raw_weights = signs * np.sum(W * W, axis=0)
-        comps, weights = group_components(W, raw_weights, self.order)
-        signal = np.ones(weights.size, dtype=bool)
-        keep = self._counted(comps, weights, signal)
-        vars(self).pop("_noise_target", None)
-        rank = int(keep.sum())
-        self._signs_host = signs
-        self.rank_ = rank
-        self.effective_rank_ = effective_rank(np.abs(weights)) if weights.size else 0.0
-        self.components_ = comps[keep]
-        self.weights_ = weights[keep]
-        splits = vars(self).pop("_noise_splits", [])
-        self.weight_errors_ = sn.weight_errors(splits, self._to_backend(comps[keep].T))
-        self.columns_, self._columns_n = W, W
-        self.column_weights_ = raw_weights
-        # score: the columns of the components above the noise (all for a precomputed target)
-        self._scored_columns = _columns_of(W, comps[signal])
-        self._n_features_out = rank
-
-    def _rank_of(self, W, signs):
-        W = _backend.to_numpy(W)
-        comps, weights = group_components(W, signs * np.sum(W * W, axis=0), self.order)
-        return int(self._counted(comps, weights).sum())
-
     # -- public API ------------------------------------------------------------------
     def transform(self, X):
         """Project samples onto the recovered unit components.
@@ -264,7 +216,7 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, rank_)
+        X_new : ndarray of shape ``(n_samples, rank_)``
             ``preprocess(X) @ components_.T``, with the centering and whitening of
             ``fit`` (none for ``tensor="moment"`` and ``"precomputed"``).
         """
@@ -278,7 +230,7 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, rank_)
+        X : array-like of shape ``(n_samples, rank_)``
 
         Returns
         -------
@@ -355,33 +307,30 @@ class BaseSymmetricCP(ScaleMixin, BaseOverparam):
             )
         return data
 
-    def to_tensorly(self):
-        """The recovered decomposition as a tensorly ``CPTensor``.
+    def to_tensorly(self, full=False):
+        """The fitted model as a tensorly ``CPTensor``, on the fit's backend.
+
+        Parameters
+        ----------
+        full : bool, default=False
+            ``False``: the ``rank_`` recovered components, ``(weights_,
+            [components_.T] * order)``. ``True``: the whole over-parametrized
+            model, every column of ``columns_`` as a unit direction with its
+            weight in ``column_weights_``.
 
         Returns
         -------
-        cp : CPTensor
-            ``(weights_, [components_.T] * order)``.
+        cp : tensorly.cp_tensor.CPTensor
+            Arrays of the input's library (torch tensors after a fit on torch
+            tensors). ``tensorly.cp_to_tensor`` gives the dense tensor; for
+            figures of the components see tensorly-viz (https://tensorly.org/viz).
         """
-        check_is_fitted(self)
-        comps = _backend.to_numpy(self.components_)
-        return tl.cp_tensor.CPTensor(
-            (_backend.to_numpy(self.weights_).copy(), [comps.T.copy()] * self.order)
-        )
+        return cp_to_tensorly(self, full=full)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _columns_of(W, components):
-    """Mask of the columns of ``W`` whose direction is a row of ``components`` (``|cos|``)."""
-    norms = np.linalg.norm(W, axis=0)
-    if components.shape[0] == 0:
-        return np.zeros(W.shape[1], dtype=bool)
-    cos = np.abs(components @ (W / np.where(norms > 0, norms, 1.0)))
-    return (cos.max(axis=0) >= _COS_TOL) & (norms > 0)
 
 
 def _is_symmetric(T, rtol=1e-8):

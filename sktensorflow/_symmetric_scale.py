@@ -90,10 +90,16 @@ class ScaleMixin:
                 stacklevel=_outside_package_stacklevel(),
             )
 
-    def _normalize_samples(self, X):
-        """``X / 2**k`` with ``max |X / 2**k|`` in ``[1/4, 1)`` (``k`` stored in ``_x_exp``)."""
-        self._x_exp = even_exponent(np.max(np.abs(X)) if X.size else 0.0)
+    def _normalize_samples(self, X, x_exp=None):
+        """``X / 2**k`` (``k`` in ``_x_exp``): ``x_exp``, or ``max |X / 2**k|`` in ``[1/4, 1)``."""
+        if x_exp is None:
+            x_exp = even_exponent(np.max(np.abs(X)) if X.size else 0.0)
+        self._x_exp = x_exp
         return np.ldexp(X, -self._x_exp)
+
+    def _warm_extras(self):
+        """A continuation keeps the first fit's normalization (:mod:`sktensorflow._warm_start`)."""
+        return {**super()._warm_extras(), "x_exp": self._x_exp, "t_exp": self._t_exp}
 
     def _normalize_precomputed(self, data, t_exp=None):
         """Divide a precomputed target by ``2**e`` (even; from its size if ``t_exp`` is None)."""
@@ -107,7 +113,11 @@ class ScaleMixin:
         return ("cp", np.ldexp(w, -g), np.ldexp(A, -f)), g + f * self.order
 
     def _preprocess_normalized(self, X):
-        """Centered, whitened samples of the normalized problem."""
+        """Centered, whitened samples of the normalized problem (chunked for a dask ``X``)."""
+        from ._chunked import is_dask_array, samples_for
+
+        if is_dask_array(X):
+            return samples_for(self, X, fit=False)
         return (np.ldexp(X, -self._x_exp) - self._mean_n) @ self._whitening_n
 
 

@@ -13,8 +13,9 @@ from ._data_scale import DataScaleMixin
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
 from ._sklearn_private import Interval, Options, StrOptions
 from ._tubal_foldin import TubalFoldInMixin
+from ._tubal_state import TubalStateMixin
 from ._tubal_svd import TubalSVDMixin
-from ._tube_axis import candidate_axes, select_fit, to_tubes
+from ._tube_axis import select_fit, to_tubes
 from .models import tubal as mt
 from .models.tubal_precondition import slice_preconditioner
 from .models.tubal_saddle import saddle_escape
@@ -23,7 +24,12 @@ __all__ = ["TubalFactorizer"]
 
 
 class TubalFactorizer(
-    TubalSVDMixin, EarlyStoppingMixin, DataScaleMixin, TubalFoldInMixin, BaseOverparam
+    TubalStateMixin,
+    TubalSVDMixin,
+    EarlyStoppingMixin,
+    DataScaleMixin,
+    TubalFoldInMixin,
+    BaseOverparam,
 ):
     """Low-tubal-rank factorization ``X ≈ A * B^T`` by over-parametrized gradient descent.
 
@@ -61,15 +67,14 @@ class TubalFactorizer(
         * N(0, 1) / sqrt(width)``, with ``sigma`` the largest Fourier-slice
         singular value of the zero-filled data, so that the start is
         ``init_scale`` times the size of a fitted factor whatever the data scale.
-        ``None`` is ``1e-3``, and ``1e-9`` for ``solver="scaled_gd"``, whose
-        damped preconditioner lets small spurious components grow faster than
-        gradient descent does: from ``1e-6`` it keeps spurious components of
-        1-2 % of the largest on small planted completion problems, from
-        ``1e-9`` none above 0.6 %, for a few more iterations.
+        ``None`` is ``1e-6`` for ``solver="scaled_gd"`` and ``1e-3`` for the
+        others: the preconditioner lets small spurious components grow faster
+        than gradient descent does, which the smaller start makes up for (from
+        ``1e-3`` it counts up to five too many on planted completions).
     early_stopping : bool, default=True
         Withhold ``validation_fraction`` of the observed entries (drawn with
         ``random_state``; whole tubes when whole tubes are missing, as for the
-        pixels of a photograph), evaluate the error on them every 10
+        pixels of a photograph), evaluate the error on them every 5
         iterations, stop after ``n_iter_no_change`` evaluations without
         improvement and keep the best iterate. With a small initialization the
         stopping time selects the rank, so on data that are not exactly
@@ -85,19 +90,19 @@ class TubalFactorizer(
         symmetric), 60 % of the stability bound of gradient descent at a fit
         (``1 / sigma``, ``0.5 / sigma`` when symmetric); for ``"flow"`` it is
         the first trial step.
-    solver : {"gd", "scaled_gd", "flow", "adam"}, default="gd"
-        Step rule of the shared loop. Fixed-step gradient descent is the
-        algorithm of the paper. ``"scaled_gd"`` multiplies the gradient of each
-        factor, per Fourier slice, by the inverse of the other factor's Gram
-        matrix damped by ``damping * sigma``
-        (:mod:`sktensorflow.models.tubal_precondition`): components above the
-        damping converge in a number of iterations that does not depend on
-        their size, so ill-conditioned data (hyperspectral cubes) take fewer
-        iterations. Its bias towards low rank is weaker, which its smaller
-        default ``init_scale`` makes up for.
+    solver : {"scaled_gd", "gd", "flow", "adam"}, default="scaled_gd"
+        Step rule of the shared loop. ``"scaled_gd"`` multiplies each factor's
+        gradient, per Fourier slice, by the inverse of the other factor's Gram
+        matrix damped by ``damping`` times the second largest slice singular
+        value of the zero-filled data, and halves a step that does not decrease
+        the loss (:mod:`sktensorflow.models.tubal_precondition`): components
+        above the damping converge in a number of iterations that does not
+        depend on their size, so data whose largest component (often the mean)
+        dwarfs the others take hundreds of iterations, not thousands as with
+        the paper's fixed-step gradient descent (``"gd"``).
     solver_options : dict, default=None
         Options of the step rule, validated against the options it declares:
-        ``damping`` (default 0.2) for ``"scaled_gd"``; ``rtol``, ``atol``,
+        ``damping`` (default 0.5) for ``"scaled_gd"``; ``rtol``, ``atol``,
         ``max_step`` for ``"flow"``; ``beta1``, ``beta2``, ``eps`` for
         ``"adam"``; none for ``"gd"``.
     max_iter : int, default=5000
@@ -117,6 +122,14 @@ class TubalFactorizer(
         the fit of the current orientation (``tube_axis="auto"`` fits both).
     backend : str, default=None
         Tensorly backend; ``None`` uses the input's array library.
+    warm_start : bool, default=False
+        ``True``: ``fit`` continues the previous fit from its last iterate (not
+        the best one early stopping kept) for ``max_iter`` more iterations, with
+        its validation split and record, tube axis and normalization; on the
+        same data the two fits make one fit of the
+        combined length, whose best iterate is the model. Data of another
+        shape, or a changed ``width``, ``symmetric``, ``early_stopping``,
+        ``validation_fraction`` or ``tube_axis``, is a ``ValueError``.
 
     Attributes
     ----------
@@ -218,6 +231,7 @@ class TubalFactorizer(
     """
 
     _coefficients_name = "tubal_rank_ * n_tubes"
+    _validation_every = 5  # the check reuses the last gradient's A * B^T (models.tubal)
     _model_attributes = ("factors_", "singular_values_", "singular_tubes_", "components_")
 
     _parameter_constraints: dict = {
@@ -239,7 +253,7 @@ class TubalFactorizer(
         validation_fraction=0.1,
         n_iter_no_change=10,
         learning_rate="auto",
-        solver="gd",
+        solver="scaled_gd",
         solver_options=None,
         max_iter=5000,
         tol=1e-4,
@@ -248,6 +262,7 @@ class TubalFactorizer(
         verbose=0,
         callback=None,
         backend=None,
+        warm_start=False,
     ):
         self.width = width
         self.symmetric = symmetric
@@ -266,6 +281,7 @@ class TubalFactorizer(
         self.verbose = verbose
         self.callback = callback
         self.backend = backend
+        self.warm_start = warm_start
 
     # -- input -----------------------------------------------------------------
     def _as_tensor(self, X):
@@ -290,23 +306,10 @@ class TubalFactorizer(
         return T
 
     # -- fit -------------------------------------------------------------------
-    def _initial_factors(self, rng, shape, sigma):
-        n1, n2, k = shape
-        width = self._width(n1, n2)
-        size = self.init_scale_ * np.sqrt(sigma / k) / np.sqrt(width)
-        A = size * rng.standard_normal((n1, width, k))
-        if self.symmetric:
-            return (A,)
-        return (A, size * rng.standard_normal((n2, width, k)))
-
     def _init_scale(self):
         if self.init_scale is not None:
             return float(self.init_scale)
-        return 1e-9 if self.solver == "scaled_gd" else 1e-3
-
-    def _width(self, n1, n2):
-        """``width``, capped at twice the largest tubal rank of an ``n1 x n2`` slice."""
-        return min(self.width, 2 * min(n1, n2))
+        return 1e-6 if self.solver == "scaled_gd" else 1e-3
 
     def _learning_rate(self, sigma):
         if self.learning_rate != "auto":
@@ -336,12 +339,7 @@ class TubalFactorizer(
         self.init_scale_ = self._init_scale()
         rng = self._rng()
         heldout = self._heldout_entries(observed, rng)
-        axes = candidate_axes(
-            self.tube_axis,
-            1 + len(self.feature_shape_),
-            validated=heldout is not None,
-            symmetric=self.symmetric,
-        )
+        axes = self._tube_axes(heldout)
         start = rng.get_state()
         fits = []
         for axis in axes:
@@ -398,7 +396,7 @@ class TubalFactorizer(
         instead of six. Records, the progress bar and the user's callback see the
         real factors (the problem's view).
         """
-        seed_norm = float(np.median(np.linalg.norm(_backend.to_numpy(params[0]), axis=(0, 2))))
+        seed_norm = self._seed_norm(params)
         escape = saddle_escape(data, rank_tol=self.rank_tol, seed_norm=seed_norm)
         problem = mt.coordinate_problem(
             params,
@@ -406,7 +404,7 @@ class TubalFactorizer(
             rate_scale=sigma,
             heldout=heldout,
             escape=escape,
-            precondition=slice_preconditioner(data, sigma),
+            precondition=slice_preconditioner(data),
         )
         problem = self._view_in_data_units(problem, 1)  # factors scale as sqrt(c)
         result = self._minimize(

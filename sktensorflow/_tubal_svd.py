@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _backend
 from . import tproduct as tp
-from ._base import check_is_fitted
+from ._interop import tsvd_to_tensorly
 from ._tube_axis import from_tubes
 from .metrics import count_above, effective_rank
 
@@ -76,17 +76,21 @@ class TubalSVDMixin:
             fitted = tp.t_product(A, tp.t_transpose(B))
         return from_tubes(fitted, self.tube_axis_)
 
-    def to_tensorly(self):
-        """The truncated t-SVD ``(U, S, V)`` of the fitted tensor, as numpy arrays.
+    def to_tensorly(self, full=False):
+        """The t-SVD of the fitted tensor, on the fit's backend.
+
+        Parameters
+        ----------
+        full : bool, default=False
+            ``False``: truncated at ``tubal_rank_`` tubes. ``True``: every
+            singular tube of the fitted ``A * B^T``, which it reproduces exactly.
 
         Returns
         -------
-        U : ndarray of shape ``(n_samples, tubal_rank_, n_tubes)``
-        S : ndarray of shape ``(tubal_rank_, tubal_rank_, n_tubes)``
-        V : ndarray of shape ``(n_features, tubal_rank_, n_tubes)``
-            ``A * B^T ≈ U * S * V^T`` (:func:`sktensorflow.tproduct.t_product`).
+        result : sktensorflow.tproduct.TSVDResult
+            The named tuple ``(U, S, V)``, ``U`` of shape ``(n_samples, r,
+            n_tubes)``, ``S`` of shape ``(r, r, n_tubes)``, ``V`` of shape
+            ``(n_features, r, n_tubes)``, in the t-product's orientation
+            (``tube_axis_`` moved last); ``result.to_tensor()`` is ``U * S * V^T``.
         """
-        check_is_fitted(self)
-        A, B = (_backend.to_numpy(f) for f in self.factors_)
-        with _backend.backend_context("numpy"):
-            return tp.t_svd_factorized(A, B, rank=self.tubal_rank_)
+        return tsvd_to_tensorly(self, full=full)

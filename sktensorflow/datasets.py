@@ -19,6 +19,7 @@ __all__ = [
     "make_low_multilinear_rank",
     "make_symmetric_cp",
     "make_tubal_low_rank",
+    "make_tubal_sensing",
 ]
 
 
@@ -253,3 +254,105 @@ def make_low_multilinear_rank(
     mask = _observation_mask(rng, shape, observed_fraction)
     X = np.where(mask, full + noise * rng.standard_normal(shape), np.nan)
     return X, Bunch(tensor=full, core=core, factors=factors, mask=mask)
+
+
+def _orthonormal_tubes(rng, n, rank, k):
+    """The ``rank`` left singular tubes of a Gaussian ``(n, rank, k)`` tensor (``Q^T * Q = I``)."""
+    with _backend.backend_context("numpy"):
+        return tp.t_svd(rng.standard_normal((n, rank, k)), rank=rank).U
+
+
+def _check_sensing_options(shape, rank, n_measurements, symmetric, symmetric_measurements):
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (n1, n2, k), got {shape!r}.")
+    for name, value in zip(("shape[0]", "shape[1]", "shape[2]"), shape, strict=True):
+        _check_positive(name, value)
+    _check_positive("rank", rank)
+    _check_positive("n_measurements", n_measurements)
+    if rank > min(shape[:2]):
+        raise ValueError(f"rank must be <= min(shape[0], shape[1]), got rank={rank} for {shape}.")
+    if (symmetric or symmetric_measurements) and shape[0] != shape[1]:
+        raise ValueError(
+            f"symmetric truths and symmetric_measurements need shape[0] == shape[1], got {shape}."
+        )
+
+
+def make_tubal_sensing(
+    shape=(10, 10, 4),
+    rank=2,
+    n_measurements=254,
+    *,
+    symmetric=True,
+    symmetric_measurements=False,
+    condition_number=1.0,
+    noise=0.0,
+    random_state=None,
+):
+    """Gaussian linear measurements of a planted low-tubal-rank tensor (tensor sensing).
+
+    The truth is ``X* = L * S * R^T`` (t-product, tubes along the last axis) with
+    ``L``, ``R`` the orthonormal left singular tubes of Gaussian tensors and ``S``
+    f-diagonal with the same singular values ``s_1 = 1 > ... > s_r = 1 /
+    condition_number`` (geometric) in every Fourier slice; ``symmetric=True`` uses
+    ``R = L``. With ``condition_number=1`` and ``symmetric=True`` it is the
+    t-projector ``V * V^T`` of Karnik, Veselovska, Iwen and Krahmer (ICML 2025).
+    The measurements are ``y_j = <G_j, X*> + noise * e_j`` with i.i.d. standard
+    Gaussian ``G_j`` (or ``G_j = Z_j + Z_j^T``, t-transpose, with
+    ``symmetric_measurements=True``) and ``e_j``.
+
+    Parameters
+    ----------
+    shape : tuple (n1, n2, k), default=(10, 10, 4)
+    rank : int, default=2
+        Tubal rank ``r`` of the truth.
+    n_measurements : int, default=254
+        ``m`` (254 in the paper's Figure 2, 285 in Figures 3-4).
+    symmetric : bool, default=True
+        Symmetric truth ``L * S * L^T`` (needs ``n1 == n2``).
+    symmetric_measurements : bool, default=False
+        t-symmetric measurement tensors ``Z_j + Z_j^T`` (needs ``n1 == n2``).
+    condition_number : float, default=1.0
+        ``s_1 / s_r`` (>= 1).
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to the measurements.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_measurements, n1 * n2 * k)
+        Rows ``vec(G_j)`` (C order of ``shape``): the measurement operator.
+    y : ndarray of shape (n_measurements,)
+        The (noisy) measurements.
+    truth : Bunch
+        ``tensor`` (``X*``), ``left`` and ``right`` (``L`` and ``R``, shapes
+        (n1, r, k) and (n2, r, k)), ``singular_values`` (shape (r,)),
+        ``noiseless`` (``G vec(X*)``) and ``shape``.
+
+    Examples
+    --------
+    >>> X, y, truth = make_tubal_sensing((6, 5, 3), 2, 80, symmetric=False,
+    ...                                  condition_number=10, random_state=0)
+    >>> X.shape, y.shape, truth.tensor.shape, truth.singular_values.tolist()
+    ((80, 90), (80,), (6, 5, 3), [1.0, 0.1])
+    """
+    shape = tuple(int(s) for s in shape)
+    _check_sensing_options(shape, rank, n_measurements, symmetric, symmetric_measurements)
+    if not condition_number >= 1:
+        raise ValueError(f"condition_number must be >= 1, got {condition_number!r}.")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}.")
+    rng = check_random_state(random_state)
+    n1, n2, k = shape
+    values = float(condition_number) ** (-np.arange(rank) / max(rank - 1, 1))
+    L = _orthonormal_tubes(rng, n1, rank, k)
+    R = L if symmetric else _orthonormal_tubes(rng, n2, rank, k)
+    with _backend.backend_context("numpy"):
+        X = tp.t_product(L * values[None, :, None], tp.t_transpose(R))
+        G = rng.standard_normal((n_measurements, *shape))
+        if symmetric_measurements:
+            G = G + np.stack([tp.t_transpose(Z) for Z in G])
+    G = G.reshape(n_measurements, -1)
+    clean = G @ X.reshape(-1)
+    y = clean + noise * rng.standard_normal(n_measurements) if noise > 0 else clean
+    truth = Bunch(tensor=X, left=L, right=R, singular_values=values, noiseless=clean, shape=shape)
+    return G, y, truth

@@ -1,7 +1,7 @@
 """Figures of the training dynamics of fitted estimators, in scikit-learn's Display style.
 
 Each ``*Display`` holds the data of one figure (constructible from plain
-arrays, e.g. loaded from a file) and draws it with :meth:`plot`;
+arrays, e.g. loaded from a file) and draws it with its ``plot`` method;
 ``from_estimator`` reads the recorded histories of a fitted
 :class:`~sktensorflow.OverparamCP`, :class:`~sktensorflow.DeflationFlowCP`,
 :class:`~sktensorflow.TubalFactorizer` or :class:`~sktensorflow.DeepTucker`.

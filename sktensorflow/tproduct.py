@@ -12,7 +12,7 @@ in real arithmetic so that the results stay real.
 All functions take and return arrays of the active tensorly backend. The
 transforms along the tubes (``rfft_tubes``, ``irfft_tubes``, ``to_fourier``,
 ``from_fourier``, ``slice_conj_transpose``) are written in
-:mod:`sktensorflow._fourier` and re-exported here.
+``sktensorflow._fourier`` and re-exported here.
 
 Definitions
 -----------
@@ -32,6 +32,8 @@ Tubal rank
     from the singular values computed here (:func:`tubal_singular_values`).
 """
 
+from typing import Any, NamedTuple
+
 import numpy as np
 import tensorly as tl
 
@@ -47,6 +49,7 @@ from ._fourier import (
 
 __all__ = [
     "DFT_MATRIX_MAX_LENGTH",
+    "TSVDResult",
     "from_fourier",
     "irfft_tubes",
     "rfft_tubes",
@@ -61,6 +64,56 @@ __all__ = [
     "tubal_singular_values",
     "tubal_singular_values_factorized",
 ]
+
+
+class TSVDResult(NamedTuple):
+    """A (truncated) t-SVD ``X ≈ U * S * V^T``, as returned by :func:`t_svd`.
+
+    A named tuple, so ``U, S, V = result`` unpacks it. The arrays belong to the
+    backend they were computed on (numpy, pytorch, ...). This is the tubal
+    counterpart of tensorly's ``CPTensor`` and ``TuckerTensor``:
+    :meth:`sktensorflow.TubalFactorizer.to_tensorly` returns one.
+
+    Attributes
+    ----------
+    U : array of shape (n1, r, k)
+        Orthonormal left singular tubes (``U^T * U = I``).
+    S : array of shape (r, r, k)
+        f-diagonal: ``S[i, i, :]`` is the ``i``-th singular tube, zero elsewhere.
+    V : array of shape (n2, r, k)
+        Orthonormal right singular tubes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(4, 3, 6))
+    >>> result = t_svd(X, rank=2)
+    >>> result.rank, result.U.shape
+    (2, (4, 2, 6))
+    >>> bool(np.allclose(result.to_tensor(), t_product(*result[:2], t_transpose(result.V))))
+    True
+    """
+
+    U: Any
+    S: Any
+    V: Any
+
+    @property
+    def rank(self):
+        """Number of singular tubes ``r``."""
+        return tl.shape(self.S)[0]
+
+    @property
+    def singular_tubes(self):
+        """The singular tubes ``S[i, i, :]``, an array of shape ``(r, k)``."""
+        r = self.rank
+        return self.S[np.arange(r), np.arange(r), :]
+
+    def to_tensor(self):
+        """The full tensor ``U * S * V^T`` of shape ``(n1, n2, k)``, on the arrays' backend."""
+        name = _backend.array_backend(self.U) or tl.get_backend()
+        with _backend.backend_context(name):
+            return t_product(self.U, self.S, t_transpose(self.V))
 
 
 def _check_third_order(name, X):
@@ -217,7 +270,7 @@ def _to_tubes(Uf, s, Vf, k, rank):
     Sf = np.zeros((s_host.shape[0], r, r))
     Sf[:, np.arange(r), np.arange(r)] = s_host
     S = np.fft.irfft(np.moveaxis(Sf, 0, 2), n=k, axis=2)
-    return U, _backend.to_backend(S), V
+    return TSVDResult(U, _backend.to_backend(S), V)
 
 
 def t_svd(X, rank=None):
@@ -233,12 +286,10 @@ def t_svd(X, rank=None):
 
     Returns
     -------
-    U : array of shape (n1, r, k)
-        Orthonormal left singular tubes (``U^T * U = I``).
-    S : array of shape (r, r, k)
-        f-diagonal; ``S[i, i, :]`` is the ``i``-th singular tube.
-    V : array of shape (n2, r, k)
-        Orthonormal right singular tubes.
+    result : TSVDResult
+        The named tuple ``(U, S, V)``: ``U`` of shape (n1, r, k) and ``V`` of
+        shape (n2, r, k) with orthonormal singular tubes, ``S`` of shape
+        (r, r, k) f-diagonal (``S[i, i, :]`` is the ``i``-th singular tube).
 
     Examples
     --------
@@ -280,8 +331,8 @@ def t_svd_factorized(A, B, rank=None, *, return_slice_values=False):
 
     Returns
     -------
-    U, S, V : arrays
-        As in :func:`t_svd`.
+    result : TSVDResult
+        ``(U, S, V)`` as in :func:`t_svd`.
     s : ndarray of shape (k // 2 + 1, min(n1, n2, width))
         Only with ``return_slice_values=True``.
 

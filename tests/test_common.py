@@ -6,12 +6,16 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktensorflow import DeepTucker, DeflationFlowCP, OverparamCP, TubalFactorizer
+from sktensorflow import DeepTucker, DeflationFlowCP, OverparamCP, TubalFactorizer, TubalSensing
 
 ESTIMATORS = [OverparamCP(), TubalFactorizer(), DeepTucker(), DeflationFlowCP()]
 
 
-@parametrize_with_checks(ESTIMATORS)
+#: Supervised estimators (``fit(X, y)``): the regressor over flattened measurement tensors.
+REGRESSORS = [TubalSensing()]
+
+
+@parametrize_with_checks(ESTIMATORS + REGRESSORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 

@@ -177,3 +177,32 @@ def test_lazy_regime_even_width_moves_every_column(width):
     assert np.all(np.abs(est.column_weights_) > 0)
     assert np.all(np.abs(np.linalg.norm(est.columns_, axis=0) - start) > 0)
     assert est.score(_cp()) > 0.1
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_tucker_tensor_target_is_refused_with_the_conversion(cls):
+    core = np.zeros((RANK,) * 3)
+    core[0, 0, 0], core[1, 1, 1] = 1.0, 0.5
+    tucker = tl.tucker_tensor.TuckerTensor((core, [U0] * 3))
+    est = _estimator(cls)
+    with pytest.raises(ValueError, match=r"got a TuckerTensor.*tl\.tucker_to_tensor\(X\)"):
+        est.fit(tucker)
+    # the dense conversion the message names fits
+    dense = _fit(_estimator(cls), tl.tucker_to_tensor(tucker))
+    assert dense.n_features_in_ == D
+    with pytest.raises(ValueError, match="got a TuckerTensor"):
+        dense.score(tucker)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_to_tensorly_of_a_torch_fit_is_a_target(cls):
+    torch = pytest.importorskip("torch")
+    pair = (torch.tensor([1.0, 0.5]), [torch.tensor(U0)] * 3)
+    first = _fit(_estimator(cls), pair)
+    cp = first.to_tensorly()
+    assert isinstance(cp.weights, torch.Tensor)
+    again = _fit(_estimator(cls), cp)  # a CPTensor of torch tensors: pytorch again
+    assert isinstance(again.components_, torch.Tensor)
+    host = tl.cp_tensor.CPTensor((cp.weights.numpy(), [f.numpy() for f in cp.factors]))
+    reference = _fit(_estimator(cls), host)
+    np.testing.assert_allclose(again.columns_.numpy(), reference.columns_, rtol=1e-10)

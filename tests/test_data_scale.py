@@ -29,9 +29,10 @@ UNITS = {
         "singular_values_history_": 2,
         "components_": 0,
         "loss_curve_": 4,
-        "learning_rate_": -2,
-        "time_curve_": -2,
-        "history_time_": -2,
+        # the default solver="scaled_gd" has a dimensionless step (gd's scales as 1/c)
+        "learning_rate_": 0,
+        "time_curve_": 0,
+        "history_time_": 0,
         "tubal_rank_": None,
         "tubal_rank_history_": None,
     },

@@ -11,6 +11,7 @@ from sktensorflow.datasets import (
     make_low_multilinear_rank,
     make_symmetric_cp,
     make_tubal_low_rank,
+    make_tubal_sensing,
 )
 
 
@@ -166,3 +167,59 @@ def test_generators_return_numpy_under_another_backend():
     assert isinstance(X, np.ndarray) and isinstance(T, np.ndarray)
     np.testing.assert_allclose(X, reference, atol=1e-12)
     np.testing.assert_array_equal(Y, tucker)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_tubal_sensing_truth_has_the_planted_spectrum(symmetric):
+    shape = (7, 7, 4) if symmetric else (7, 5, 4)
+    G, y, truth = make_tubal_sensing(
+        shape, 3, 90, symmetric=symmetric, condition_number=10, random_state=0
+    )
+    assert G.shape == (90, np.prod(shape)) and y.shape == (90,)
+    np.testing.assert_allclose(truth.singular_values, [1.0, 10**-0.5, 0.1])
+    # The same singular values in every Fourier slice: condition number 10 exactly.
+    s = tp.tubal_singular_values(truth.tensor)
+    np.testing.assert_allclose(s[:, :3], np.tile(truth.singular_values, (3, 1)), atol=1e-12)
+    np.testing.assert_allclose(s[:, 3:], 0.0, atol=1e-12)
+    for Q in (truth.left, truth.right):
+        np.testing.assert_allclose(tp.t_product(tp.t_transpose(Q), Q), tp.t_identity(3, 4),
+                                   atol=1e-12)  # fmt: skip
+    scaled = truth.left * truth.singular_values[None, :, None]
+    np.testing.assert_allclose(tp.t_product(scaled, tp.t_transpose(truth.right)),
+                               truth.tensor, atol=1e-12)  # fmt: skip
+    assert (truth.left is truth.right) == symmetric
+    np.testing.assert_allclose(G @ truth.tensor.ravel(), y, atol=1e-12)
+
+
+def test_tubal_sensing_projector_noise_and_symmetric_measurements():
+    G, y, truth = make_tubal_sensing((6, 6, 3), 2, 4000, noise=0.3, random_state=1)
+    np.testing.assert_allclose(tp.t_product(truth.tensor, truth.tensor), truth.tensor,
+                               atol=1e-12)  # fmt: skip
+    noise = y - truth.noiseless
+    np.testing.assert_allclose(truth.noiseless, G @ truth.tensor.ravel(), atol=1e-12)
+    assert 0.28 < noise.std() < 0.32  # 4000 draws: std within 7 % of 0.3
+    Gs, _, _ = make_tubal_sensing((5, 5, 3), 1, 4, symmetric_measurements=True, random_state=1)
+    for row in Gs:
+        np.testing.assert_allclose(tp.t_transpose(row.reshape(5, 5, 3)), row.reshape(5, 5, 3))
+    again = make_tubal_sensing((6, 6, 3), 2, 50, noise=0.3, random_state=1)
+    other = make_tubal_sensing((6, 6, 3), 2, 50, noise=0.3, random_state=2)
+    np.testing.assert_array_equal(again[1], make_tubal_sensing((6, 6, 3), 2, 50, noise=0.3,
+                                  random_state=np.random.RandomState(1))[1])  # fmt: skip
+    assert not np.allclose(again[1], other[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"condition_number": 0.5}, "condition_number"),
+        ({"noise": -1.0}, "noise"),
+        ({"shape": (4, 5, 2)}, "symmetric"),
+        ({"shape": (4, 5, 2), "symmetric": False, "symmetric_measurements": True}, "symmetric"),
+        ({"shape": (4, 4, 2), "rank": 5}, "rank"),
+        ({"shape": (4, 4)}, "shape"),
+        ({"n_measurements": 0}, "n_measurements"),
+    ],
+)
+def test_tubal_sensing_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_tubal_sensing(**kwargs)

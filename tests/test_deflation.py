@@ -54,8 +54,11 @@ def test_figure1_plain_flow_deflates_in_order_of_decreasing_weight(seed):
     # Fitted one at a time, the largest weight first.
     np.testing.assert_array_equal(est.discovery_order_, np.arange(5))
     assert np.all(np.diff(est.fit_times_) > 1.0)
-    predicted = np.log(1 / FIG1_DELTA0) / (2 * FIG1_WEIGHTS) + 1
-    np.testing.assert_allclose(est.fit_times_, predicted, rtol=0.10)
+    # The escape time of a column aligned with e_i, ln(1/δ0)/(2 a_i). Measured on
+    # seeds 0-4: every fit time within -2.1 % .. +2.4 % of it; 3.5 % fails a flow
+    # whose gradient is scaled by 0.9 (+11 %) or 1.05 (-4.8 %).
+    predicted = np.log(1 / FIG1_DELTA0) / (2 * FIG1_WEIGHTS)
+    np.testing.assert_allclose(est.fit_times_, predicted, rtol=0.035)
     assert dense_relative_error(est, T) < 1e-6
     assert est.stop_reason_ == "target_accuracy"
     # The auto first epoch is the escape time of the largest component, ln(1/δ0)/(2 a_1).
@@ -68,10 +71,16 @@ def test_figure1_residuals_fall_one_at_a_time():
     U = np.eye(10)[:5]
     res = directional_residuals(est.columns_history_, U, FIG1_WEIGHTS, signs=est.column_signs_)
     assert res.shape == (est.n_iter_ + 1, 5)
-    np.testing.assert_allclose(res[0], FIG1_WEIGHTS, rtol=1e-12)  # nothing fitted yet
+    # Against the dense residual (T* - T)[i, i, i, i], while each component is
+    # being fitted (the weights half fitted) and at the end.
+    t = est.time_curve_
+    Td = tl.cp_to_tensor(T)
+    for j in [*np.searchsorted(t, est.fit_times_), est.n_iter_]:
+        dense = Td - scp.to_tensor(est.columns_history_[j], est.column_signs_, 4)
+        np.testing.assert_allclose(res[j], [dense[(k,) * 4] for k in range(5)], atol=1e-12)
+        assert res[j].max() > 0.1 or j == est.n_iter_  # something is left to fit
     assert np.abs(res[-1]).max() < 1e-7
     # The residual along e_i halves when component i is fitted.
-    t = est.time_curve_
     halved = np.array([t[np.argmax(res[:, k] <= FIG1_WEIGHTS[k] / 2)] for k in range(5)])
     steps = np.diff(t).max()
     assert np.all(np.abs(halved - est.fit_times_) <= steps)
@@ -79,6 +88,21 @@ def test_figure1_residuals_fall_one_at_a_time():
     for k in range(4):
         j = np.searchsorted(t, est.fit_times_[k])
         np.testing.assert_allclose(res[j, k + 1 :], FIG1_WEIGHTS[k + 1 :], rtol=1e-3)
+
+
+def test_directional_residuals_of_random_columns_match_the_dense_tensors():
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((3, 6))  # not orthogonal, not normalized
+    a = np.array([1.0, -0.5, 0.25])
+    H = rng.standard_normal((2, 6, 4))  # two records of four columns
+    signs = np.array([1.0, -1.0, 1.0, 1.0])
+    Ubar = U / np.linalg.norm(U, axis=1, keepdims=True)
+    Td = tl.cp_to_tensor((a, [Ubar.T] * 3))
+    res = directional_residuals(H, U, a, signs=signs, order=3)
+    for t in range(2):
+        R = Td - scp.to_tensor(H[t], signs, 3)
+        expected = [np.einsum("ijk,i,j,k->", R, u, u, u) for u in Ubar]
+        np.testing.assert_allclose(res[t], expected, rtol=1e-10)
 
 
 def test_gd_solver_follows_the_same_trajectory():
@@ -101,6 +125,25 @@ def test_modified_flow_recovers_every_component_of_wide_weight_range(seed):
     assert est.stop_reason_ == "target_accuracy"
     assert est.n_reinit_.sum() > 0
     assert est.error_curve_[-1] <= 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 5])
+def test_paper_reinit_rule_recovers_too_but_takes_longer(seed):
+    weights = 20.0 ** (-np.arange(6) / 5)
+    T, truth = make_symmetric_cp(20, 6, order=4, weights=weights, random_state=seed)
+    fits = {
+        rule: DeflationFlowCP(tensor="precomputed", reinit_rule=rule, random_state=seed).fit(T)
+        for rule in ("stalled", "paper")
+    }
+    for est in fits.values():
+        assert est.rank_ == 6 and est.stop_reason_ == "target_accuracy"
+        assert recovery_score(est.components_, truth.components).cosines.min() >= 0.99
+    stalled, paper = fits["stalled"], fits["paper"]
+    # Measured over 10 seeds: the last fit time grows 1.2-3.7x (median 2.3x) and
+    # the paper's rule re-draws the columns that were already growing as well.
+    ratio = paper.fit_times_.max() / stalled.fit_times_.max()
+    assert ratio >= 1.15
+    assert paper.n_reinit_.sum() >= 5 * stalled.n_reinit_.sum()
 
 
 def test_plain_flow_misses_the_smallest_component_on_the_same_budget():

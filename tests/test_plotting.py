@@ -342,3 +342,25 @@ def test_import_does_not_import_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plotting_is_a_lazy_attribute_of_the_package():
+    code = (
+        "import sys, sktensorflow\n"
+        "print('sktensorflow.plotting' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "module = sktensorflow.plotting\n"
+        "print(module.__name__, 'matplotlib' in sys.modules)\n"
+        "from sktensorflow import *\n"
+        "names = sktensorflow.__all__, dir(sktensorflow)\n"
+        "print(plotting is module, 'plotting' in names[0], 'plotting' in names[1])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:3] == [
+        "False False",
+        "sktensorflow.plotting False",
+        "True True True",
+    ]
+    import sktensorflow
+
+    with pytest.raises(AttributeError, match="has no attribute 'plots'"):
+        sktensorflow.plots  # noqa: B018

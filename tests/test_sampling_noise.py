@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from sktensorflow import DeflationFlowCP, OverparamCP
-from sktensorflow._symmetric import _columns_of
+from sktensorflow._symmetric_rank import columns_of as _columns_of
 from sktensorflow.datasets import make_ica_mixture, make_symmetric_cp
 from sktensorflow.metrics import cp_rank, group_components
 from sktensorflow.models import symmetric_cp as scp

@@ -77,3 +77,24 @@ def test_every_estimator_accepts_a_registered_rule(heavy_ball, estimator):
 def test_unregistered_solver_is_rejected_by_name():
     with pytest.raises(ValueError, match="heavy_ball"):
         OverparamCP(solver="heavy_ball").fit(np.ones((4, 3)))
+
+
+def _stiff_quadratic(curvature):
+    """``½ c |x - 1|²`` with an identity preconditioner: a step ``h`` multiplies the
+    error by ``1 - h c``, so ``h c > 2`` diverges."""
+
+    def fun(params):
+        (x,) = params
+        return 0.5 * curvature * float((x - 1) @ (x - 1)), (curvature * (x - 1),)
+
+    return Problem(fun, (np.zeros(3),), precondition=lambda params, grads, damping: grads)
+
+
+def test_scaled_gd_halves_a_step_that_does_not_decrease_the_loss():
+    """A step of 0.8 on curvature 3 would grow the error by 1.4 per iteration; the rule
+    rejects it once, goes on at 0.4 (error times 0.2) and the loss never increases."""
+    result = minimize(_stiff_quadratic(3.0), solver="scaled_gd", learning_rate=0.8, tol=1e-10)
+    assert result.converged and np.allclose(result.params[0], 1.0)
+    assert np.all(np.diff(result.loss_curve) <= 0)
+    assert result.n_grad_evals == result.n_iter + 2  # the start and one rejected trial
+    np.testing.assert_allclose(np.diff(result.time_curve), 0.4)

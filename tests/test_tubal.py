@@ -352,3 +352,21 @@ def test_results_do_not_depend_on_the_data_scale(scale):
     assert est.tubal_rank_ == ref.tubal_rank_ and est.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(est.singular_values_, ref.singular_values_ * scale, rtol=1e-8)
     np.testing.assert_allclose(est.complete(X * scale), ref.complete(X) * scale, rtol=1e-6)
+
+
+def test_heldout_loss_reuses_the_model_of_the_last_gradient_only_at_its_point():
+    """The loop's validation check evaluates the held-out loss where it has just taken
+    the gradient: the problem reuses that evaluation's ``A * B^T``, never another's."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((5, 3, 4)), rng.standard_normal((6, 3, 4))
+    X = rng.standard_normal((5, 6, 4))
+    heldout = rng.random(X.shape) < 0.3
+    fitted = mt.masked_data(X, (~heldout).astype(float))
+    withheld = mt.masked_data(X, heldout.astype(float))
+    problem = mt.coordinate_problem((A, B), fitted, heldout=withheld)
+    here = problem.start
+    problem.fun(here)
+    assert problem.heldout_loss(here) == pytest.approx(mt.coordinate_loss(here, withheld))
+    there = tuple(1.1 * c for c in here)
+    assert problem.heldout_loss(there) == pytest.approx(mt.coordinate_loss(there, withheld))
+    assert mt.coordinate_loss(there, withheld) != pytest.approx(mt.coordinate_loss(here, withheld))

@@ -12,7 +12,12 @@ from sktensorflow import tproduct as tp
 from sktensorflow.datasets import make_tubal_low_rank
 from sktensorflow.metrics import relative_error
 from sktensorflow.models import tubal as mt
-from sktensorflow.models.tubal_precondition import observed_share, slice_preconditioner
+from sktensorflow.models.tubal_precondition import (
+    DAMPING_FLOOR,
+    damping_unit,
+    observed_share,
+    slice_preconditioner,
+)
 from sktensorflow.models.tubal_saddle import _balanced
 
 
@@ -72,13 +77,46 @@ def test_scaled_gd_fits_ill_conditioned_data_in_fewer_iterations():
     assert scaled.n_iter_ * 3 < plain.n_iter_
 
 
+def test_damping_unit_is_the_second_slice_singular_value_above_a_floor():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 5, 4))
+    values = np.linalg.svd(np.fft.fft(X, axis=2)[:, :, :3].transpose(2, 0, 1), compute_uv=False)
+    second, first = np.sort(values.ravel())[-2:]
+    assert damping_unit(mt.dense_data(X)) == pytest.approx(second, rel=1e-12)
+    rank_one = np.einsum("i,j,t->ijt", rng.standard_normal(6), rng.standard_normal(5), np.ones(4))
+    top = tp.tubal_singular_values(rank_one).max()
+    assert damping_unit(mt.dense_data(rank_one)) == pytest.approx(DAMPING_FLOOR * top)
+
+
+def test_default_preconditions_a_dominant_mean():
+    """Issue 11: a large offset (the mean of nonnegative data, a component far above the
+    others) bounds gradient descent's step, so the small components take thousands of
+    iterations; with the damping in units of the second slice singular value the
+    default solver preconditions the offset and fits the same model far sooner."""
+    X, truth = make_tubal_low_rank((30, 24, 6), 2, observed_fraction=0.5, random_state=0)
+    offset = 20 * np.abs(truth.tensor).mean()
+    common = dict(width=8, tube_axis=2, early_stopping=False, random_state=0)
+    fast = TubalFactorizer(**common).fit(X + offset)
+    slow = TubalFactorizer(solver="gd", **common).fit(X + offset)
+    for est in (fast, slow):
+        assert est.tubal_rank_ == 3
+        assert relative_error(est._fitted_values(), truth.tensor + offset) < 1e-2
+    assert fast.n_iter_ * 5 < slow.n_iter_
+
+
 def test_saddle_escape_sees_past_unbalanced_factors():
     """A preconditioned step lets unused columns of one factor grow (A -> A Q,
-    B -> B Q^-H leaves it unchanged); from its tiny default start it passes ``tol``
-    before the weakest component, and the escape must still find a spare column."""
+    B -> B Q^-H leaves it unchanged); from a tiny start it passes ``tol`` before
+    the weakest component, and the escape must still find a spare column."""
     X = _ill_conditioned()
     est = TubalFactorizer(
-        width=6, tube_axis=2, solver="scaled_gd", early_stopping=False, tol=1e-7, random_state=0
+        width=6,
+        tube_axis=2,
+        solver="scaled_gd",
+        init_scale=1e-9,
+        early_stopping=False,
+        tol=1e-7,
+        random_state=0,
     ).fit(X)
     assert est.n_escapes_ >= 1 and est.tubal_rank_ == 3
     assert relative_error(est._fitted_values(), X) < 1e-3

@@ -44,8 +44,11 @@ import tensorly as tl
 from ._problem import Problem, initial_rate
 from .deep_tucker_escape import reseed, unexplained_direction
 from .deep_tucker_init import (
+    INIT_SCALINGS,
+    active_core_slices,
     conserved_quantities,
     core_slice_norms,
+    default_init_scale,
     init_params,
     random_orthonormal,
     spectral_scale,
@@ -53,10 +56,13 @@ from .deep_tucker_init import (
 
 __all__ = [
     "FORMS",
+    "INIT_SCALINGS",
+    "active_core_slices",
     "PLATEAU_SHARE",
     "compressed_core",
     "conserved_quantities",
     "core_slice_norms",
+    "default_init_scale",
     "end_to_end_factors",
     "init_params",
     "loss_and_grad",

@@ -14,7 +14,10 @@ import tensorly as tl
 from ._problem import TINY
 
 __all__ = [
+    "INIT_SCALINGS",
+    "active_core_slices",
     "conserved_quantities",
+    "default_init_scale",
     "core_slice_norms",
     "init_params",
     "random_orthonormal",
@@ -27,7 +30,34 @@ def _split(params, order, depth):
     return G, [tuple(rest[k * depth : (k + 1) * depth]) for k in range(order)]
 
 
+#: How the default ``init_scale`` depends on the depth (see :func:`default_init_scale`).
+INIT_SCALINGS = ("matched", "fixed")
+
+
 # -- balanced initialization (host, numpy) ----------------------------------------------
+def default_init_scale(order, depth, *, adam, scaling="matched"):
+    """Default core slice norm at initialization, in units of the data's top singular value.
+
+    ``c ** (1 / (P - 2))`` with ``c = 9e-4`` for Adam (``1e-3`` otherwise) and
+    ``P = order * d + 1`` the number of matrices on a path through the model:
+    ``d = depth`` for ``scaling="matched"`` (every depth starts from the same
+    product, so from larger slices the deeper it is), ``d = 1`` for
+    ``scaling="fixed"`` (the depth-1 value at every depth: depths compared at
+    one initialization, as in the paper).
+
+    Examples
+    --------
+    >>> [round(default_init_scale(3, L, adam=True), 2) for L in (1, 2, 3)]
+    [0.03, 0.25, 0.42]
+    >>> [round(default_init_scale(3, L, adam=True, scaling="fixed"), 2) for L in (1, 2, 3)]
+    [0.03, 0.03, 0.03]
+    """
+    if scaling not in INIT_SCALINGS:
+        raise ValueError(f"scaling={scaling!r} is not one of {INIT_SCALINGS}.")
+    n_paths = order * (depth if scaling == "matched" else 1) + 1
+    return (9e-4 if adam else 1e-3) ** (1.0 / max(n_paths - 2, 1))
+
+
 def random_orthonormal(rng, n_rows, n_cols):
     """Haar-distributed ``(n_rows, n_cols)`` matrix with orthonormal columns (host).
 
@@ -165,3 +195,31 @@ def conserved_quantities(params, order, depth, form="product"):
             sq.append(np.sum(chain[0] ** 2, axis=0))
             out.append([sq[i] - sq[i + 1] for i in range(depth)])
     return out
+
+
+def active_core_slices(slice_norms, rel_tol=0.1):
+    """Number of active core slices per mode: norm at least ``rel_tol`` times the mode's largest.
+
+    A slice counts relative to the largest slice of its mode, so the count does
+    not depend on the initialization's scale, only on how unequal the slices
+    have become: a balanced start has all slices within a factor of a few of
+    each other (all active for ``rel_tol`` up to about 0.3), and the
+    structured sparsity of a fitted deep Tucker core shows as few active slices.
+
+    Parameters
+    ----------
+    slice_norms : list of ndarray
+        Per mode, the core's slice norms (:func:`core_slice_norms`, or an
+        estimator's ``core_slice_norms_``).
+    rel_tol : float, default=0.1
+
+    Returns
+    -------
+    counts : tuple of int
+
+    Examples
+    --------
+    >>> active_core_slices([np.array([2.0, 1.0, 0.1]), np.array([1.0, 0.05])])
+    (2, 1)
+    """
+    return tuple(int(np.sum(np.asarray(s) >= rel_tol * np.max(s))) for s in slice_norms)

@@ -31,6 +31,7 @@ import tensorly as tl
 from .. import _backend
 
 __all__ = [
+    "accumulate",
     "accumulator_size",
     "choose_method",
     "gram_moment_norm_sq",
@@ -181,7 +182,7 @@ def packed_moment_norm_sq(X, order, *, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_
     n, d = tl.shape(X)
     if order == 1:
         return float(tl.sum(tl.sum(X, axis=0) ** 2)) / n**2
-    acc = _accumulate(X, order, chunk_entries, n_blocks)
+    acc = accumulate(X, order, chunk_entries, n_blocks)
     _, last, run, mult = _layout(d, order)
     total = 0.0
     for (start, stop), block in zip(_column_blocks(d, n_blocks), acc, strict=True):
@@ -190,8 +191,11 @@ def packed_moment_norm_sq(X, order, *, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_
     return total / n**2
 
 
-def _accumulate(X, order, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_BLOCKS):
-    """Unweighted column blocks ``sum_s Q_a(x_s) x_sk`` of the packed form (backend arrays)."""
+def accumulate(X, order, chunk_entries=CHUNK_ENTRIES, n_blocks=_N_BLOCKS):
+    """Unweighted column blocks ``sum_s Q_a(x_s) x_sk`` of the packed form (backend arrays).
+
+    Additive over rows: the sums of two sets of rows add up to the sums of their union.
+    """
     n, d = tl.shape(X)
     ends = _layout(d, order)[0]
     blocks = _column_blocks(d, n_blocks)
@@ -309,10 +313,24 @@ class PackedTensor:
 
     def __init__(self, X, order, *, n_blocks=_N_BLOCKS):
         n, d = tl.shape(X)
+        self._set_sums(accumulate(X, int(order), n_blocks=n_blocks), n, d, order, n_blocks)
+
+    @classmethod
+    def from_sums(cls, sums, n, d, order, *, n_blocks=_N_BLOCKS):
+        """The packed tensor of ``n`` rows from its unweighted column-block sums.
+
+        ``sums`` are what :func:`accumulate` returns for the rows, or the sum of
+        what it returns for chunks of them (the sums are additive over rows): a
+        chunked array is reduced chunk by chunk (:mod:`.blockwise`).
+        """
+        out = object.__new__(cls)
+        out._set_sums(sums, n, d, order, n_blocks)
+        return out
+
+    def _set_sums(self, acc, n, d, order, n_blocks):
         self.order, self.d = int(order), d
         self.ends, last, run, mult = _layout(d, self.order)
         self.blocks = _column_blocks(d, n_blocks)
-        acc = _accumulate(X, self.order, n_blocks=n_blocks)
         self.weighted = [
             _block_weights(last, run, mult, self.order, start, stop, tl.shape(a)[0])
             * _backend.to_numpy(a)

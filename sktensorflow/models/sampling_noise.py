@@ -27,7 +27,7 @@ weight of Laplace sources in about half of them at 500 samples and in all at
 
 The power method's contractions come from the samples (``O(n d k)`` per step
 for ``k`` directions) for few samples, and otherwise from each split's packed
-symmetric difference ``(T̂_A - T̂_B)/2`` (:class:`~.packed_moments.PackedTensor`,
+symmetric difference ``(T̂_A - T̂_B)/2`` (``packed_moments.PackedTensor``,
 built once per half in ``O(n C(d+l-1, l))``, then ``O(C(d+l-1, l) k)`` per
 step), whichever :func:`choose_contractions` estimates cheaper within the
 packed memory budget; both give the same values up to rounding. Never a dense

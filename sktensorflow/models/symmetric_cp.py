@@ -176,6 +176,8 @@ def target_contractions(target, Wbar):
         return cp_contractions(target.weights, target.factors, Wbar, target.order)
     if isinstance(target, SampleTarget):
         return _sample_contractions(target, Wbar)
+    if hasattr(target, "contractions"):  # samples in a chunked array (models.blockwise)
+        return target.contractions(Wbar)
     return _dense_contractions(target.tensor, Wbar, target.order)
 
 
@@ -205,6 +207,8 @@ def target_norm_sq(target):
         )
     if isinstance(target, SampleTarget):
         return _sample_norm_sq(target)
+    if hasattr(target, "norm_sq"):  # samples in a chunked array (models.blockwise)
+        return float(target.norm_sq)
     return float(tl.sum(target.tensor * target.tensor))
 
 
@@ -330,14 +334,17 @@ def radial_rates(W, grad):
     return -tl.sum(W * grad, axis=0) / (sq + TINY)
 
 
-def reinit_small_columns(W, grad, rng, init_norm, threshold):
-    """Re-draw columns below ``threshold`` that are not growing (host RNG).
+def reinit_small_columns(W, grad, rng, init_norm, threshold, *, keep_growing=True):
+    """Re-draw columns below ``threshold`` (host RNG).
 
     A column is re-drawn as ``init_norm`` times a fresh uniform unit vector when
-    its norm is below ``threshold`` and its radial rate is not positive: a small
-    column that grows may be about to fit a component and is kept. ``rng`` (the
-    fit's host generator) draws a full set of fresh columns, whatever the
-    number re-drawn; ``W`` and ``grad`` are backend arrays of shape ``(d, m)``.
+    its norm is below ``threshold`` and, with ``keep_growing=True`` (the
+    ``"stalled"`` rule), its radial rate is not positive: a small column that
+    grows may be about to fit a component and is kept. ``keep_growing=False``
+    (the ``"paper"`` rule of Ge et al. 2021, Algorithm 1) re-draws every column
+    below ``threshold``. ``rng`` (the fit's host generator) draws a full set of
+    fresh columns, whatever the number re-drawn; ``W`` and ``grad`` are backend
+    arrays of shape ``(d, m)`` (``grad`` is not used when ``keep_growing=False``).
 
     Returns
     -------
@@ -345,8 +352,9 @@ def reinit_small_columns(W, grad, rng, init_norm, threshold):
     n_redrawn : int
     """
     norms = _backend.to_numpy(tl.sqrt(tl.sum(W * W, axis=0)))
-    rates = _backend.to_numpy(radial_rates(W, grad))
-    redraw = (norms < threshold) & (rates <= 0)
+    redraw = norms < threshold
+    if keep_growing:
+        redraw &= _backend.to_numpy(radial_rates(W, grad)) <= 0
     fresh = random_columns(rng, tl.shape(W)[0], norms.size, init_norm)
     W_host = _backend.to_numpy(W).copy()
     W_host[:, redraw] = fresh[:, redraw]

@@ -235,7 +235,7 @@ def reseed_column(W, signs, u, value, norm, free, order):
 
 
 def saddle_escape(target, signs, rng, *, init_norm, counts, rank_tol, n_starts=8, n_iter=20):
-    """The ``escape(params, grads)`` of a symmetric CP :class:`Problem`.
+    """The ``escape(params, grads)`` of a symmetric CP problem (``_problem.Problem``).
 
     At a point where the loop's ``tol`` test passes, the best rank-one direction
     ``u`` of the residual is found (:func:`residual_direction`). If the

@@ -217,7 +217,7 @@ def coordinate_loss(coords, data):
     return _residual(_model_slices(Pa, Pb, data.shape[2]), data)[0]
 
 
-def coordinate_loss_and_grad(coords, data):
+def coordinate_loss_and_grad(coords, data, model=None):
     """Loss and gradient with respect to the Fourier coordinates of the factors.
 
     Parameters
@@ -225,6 +225,8 @@ def coordinate_loss_and_grad(coords, data):
     coords : tuple of arrays
         :func:`to_coordinates` of ``(A, B)`` or ``(U,)``.
     data : DenseData, MaskedData or Measurements
+    model : _LastModel, default=None
+        Keeps the model tensor ``A * B^T`` of this evaluation.
 
     Returns
     -------
@@ -235,7 +237,8 @@ def coordinate_loss_and_grad(coords, data):
     k = data.shape[2]
     Pa = _backend.as_complex(coords[0])
     Pb = Pa if len(coords) == 1 else _backend.as_complex(coords[1])
-    loss, E = _residual(_model_slices(Pa, Pb, k), data)
+    slices = _model_slices(Pa, Pb, k)
+    loss, E = _residual(slices if model is None else model.store(coords, slices), data)
     Ef = tp.rfft_tubes(E)
     EhPa = Ef.mT.conj() @ Pa
     if len(coords) == 1:
@@ -295,16 +298,46 @@ def coordinate_problem(
     [1.0, 1.0]
     """
     k = _check_tube_length(params, data)
+    model = _LastModel()
     return Problem(
-        fun=lambda coords: coordinate_loss_and_grad(coords, data),
+        fun=lambda coords: coordinate_loss_and_grad(coords, data, model),
         start=to_coordinates(params),
         scale=lambda coords: coordinate_rms(coords, k),
         view=lambda coords: from_coordinates(coords, k),
         rate_scale=rate_scale,
-        heldout_loss=None if heldout is None else lambda coords: coordinate_loss(coords, heldout),
+        loss_atol=_rounding_level(data),
+        heldout_loss=None if heldout is None else lambda coords: model.loss(coords, heldout),
         escape=escape,
         precondition=precondition,
     )
+
+
+def _rounding_level(data):
+    """Rounding level of the loss: ``1e-13`` of the loss at zero."""
+    values = data.values if isinstance(data, Measurements) else data.tensor
+    flat = values.reshape(-1)
+    return 1e-13 * 0.5 * float(flat @ flat)
+
+
+class _LastModel:
+    """The model tensor of the last gradient evaluation, for the held-out loss.
+
+    The loop evaluates the held-out loss at the point whose gradient it has
+    just computed: reusing that evaluation's ``A * B^T`` spares a product and
+    an inverse transform per check.
+    """
+
+    def __init__(self):
+        self.coords = self.slices = None
+
+    def store(self, coords, slices):
+        self.coords, self.slices = coords, slices
+        return slices
+
+    def loss(self, coords, data):
+        if self.coords is not coords:
+            return coordinate_loss(coords, data)
+        return _residual(self.slices, data)[0]
 
 
 # -- the model on real factors -------------------------------------------------------------

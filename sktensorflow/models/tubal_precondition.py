@@ -12,14 +12,23 @@ factor's Gram matrix, slice by slice,
 gradient counts the residual twice), where ``p`` is the share of the tensor
 the data observe (1 for dense data, the observed fraction for a mask) so that
 ``p B_j^H B_j`` estimates the curvature of the observed loss, and
-``λ = damping * sigma`` with ``sigma`` the problem's rate scale (the largest
-Fourier-slice singular value of the zero-filled data). A component whose
-singular value is well above ``λ`` then converges in a number of iterations
-that does not depend on its size; one far below ``λ`` grows as under plain
-gradient descent with step ``learning_rate / λ``, so the small
-initialization still fits the large components first (Xu, Shi and Ma, "The
-Power of Preconditioning in Overparameterized Low-Rank Matrix Sensing",
-ICML 2023, for matrices).
+``λ = damping * unit``. A component whose singular value is well above ``λ``
+then converges in a number of iterations that does not depend on its size;
+one far below ``λ`` grows as under plain gradient descent with step
+``learning_rate / λ``, so the small initialization still fits the large
+components first (Xu, Shi and Ma, "The Power of Preconditioning in
+Overparameterized Low-Rank Matrix Sensing", ICML 2023, for matrices).
+
+The unit (:func:`damping_unit`) is the *second* largest Fourier-slice
+singular value of the zero-filled data, not the largest: the largest
+component of real data is often far above the others (the mean of
+nonnegative data: 13-16 times the next on a hyperspectral cube, in the
+zero-frequency slice), and gradient descent, whose step that component
+bounds, then spends thousands of iterations on the small ones.
+Preconditioning it, and the components of the size of the next one, removes
+that stiffness; below the damping the growth rates keep gradient descent's
+order. The unit is at least :data:`DAMPING_FLOOR` times the largest value
+(data of rank one have no second value).
 
 The Gram matrices are ``width × width`` per slice, so a preconditioned
 gradient costs two batched Hermitian solves of that size besides the
@@ -32,10 +41,14 @@ import numpy as np
 import tensorly as tl
 
 from .. import _backend
+from .. import tproduct as tp
 from ._problem import sq_norm
 from .tubal import MaskedData, Measurements, _inverse_square_weights
 
-__all__ = ["observed_share", "slice_preconditioner"]
+__all__ = ["DAMPING_FLOOR", "damping_unit", "observed_share", "slice_preconditioner"]
+
+#: Smallest damping unit, as a share of the largest Fourier-slice singular value.
+DAMPING_FLOOR = 0.05
 
 
 def observed_share(data):
@@ -67,15 +80,46 @@ def _times_inverse(G, gram, shift):
     return G @ tl.solve(M, eye + 0 * M)  # the inverse is Hermitian; width-sized solves
 
 
-def slice_preconditioner(data, sigma):
-    """``precondition(coords, grads, damping)`` for :class:`~._problem.Problem`.
+def damping_unit(data):
+    """Unit of the damping: the second largest Fourier-slice singular value of the data.
+
+    Of the zero-filled tensor of the fitted entries (for measurements, of the
+    back-projection ``G^T y``), at least :data:`DAMPING_FLOOR` times the
+    largest (1.0 for zero data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktensorflow.models.tubal import dense_data
+    >>> X = np.zeros((3, 3, 1)); X[0, 0, 0], X[1, 1, 0] = 10.0, 2.0
+    >>> damping_unit(dense_data(X))
+    2.0
+    >>> damping_unit(dense_data(X[:1, :1]))  # rank one: the floor
+    0.5
+    """
+    if isinstance(data, Measurements):
+        tensor = tl.reshape(data.operator.T @ data.values, (data.shape[2], *data.shape[:2]))
+    else:
+        tensor = data.tensor
+    with _backend.backend_context("numpy"):
+        values = tp.tubal_singular_values(np.moveaxis(_backend.to_numpy(tensor), 0, 2))
+    values = np.sort(values.ravel())[::-1]
+    if values.size == 0 or values[0] <= 0:
+        return 1.0
+    second = values[1] if values.size > 1 else 0.0
+    return float(max(second, DAMPING_FLOOR * values[0]))
+
+
+def slice_preconditioner(data, unit=None):
+    """``precondition(coords, grads, damping)`` for :class:`~sktensorflow.models._problem.Problem`.
 
     Parameters
     ----------
     data : DenseData, MaskedData or Measurements
         The fitted data (its observed share sets ``p``).
-    sigma : float
-        Unit of the damping: ``λ = damping * sigma``.
+    unit : float, default=None
+        Unit of the damping, ``λ = damping * unit``; ``None`` is
+        :func:`damping_unit` of ``data``.
 
     Returns
     -------
@@ -98,6 +142,7 @@ def slice_preconditioner(data, sigma):
     [(2, 4, 2, 2), (2, 5, 2, 2)]
     """
     p = observed_share(data)
+    unit = damping_unit(data) if unit is None else float(unit)
     k = data.shape[2]
     inverse_square = _backend.to_backend(np.asarray(_inverse_square_weights(k))[:, None, None])
 
@@ -106,7 +151,7 @@ def slice_preconditioner(data, sigma):
         return P.mT.conj() @ P * inverse_square
 
     def precondition(coords, grads, damping):
-        shift = damping * sigma
+        shift = damping * unit
         if len(coords) == 1:
             (G,) = (_backend.as_complex(g) for g in grads)
             return (_backend.as_real(_times_inverse(G, 2 * p * gram(coords[0]), shift)),)

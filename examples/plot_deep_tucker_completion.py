@@ -24,8 +24,16 @@ against its column, so sparsity of the raw core slices is meaningful there; with
 whole-factor chains (``"product"``) the core can be rotated inside each mode, so
 its raw slices need not be sparse and the multilinear rank is the scale-free
 measure. The figure shows the slice-norm trajectories of the mode-0 core slices.
+The default initialization grows with depth (``init_scaling="matched"``: the
+same initial product at every depth); the paper compares depths at one
+initialization, which ``plot_deep_tucker_depth.py`` does.
+
+Sizes: this page shows a smaller run (see ``PAPER_SIZE`` in the code: a 12×12×12
+tensor of multilinear rank (3, 3, 3), 2 000 iterations); ``SKTF_PAPER_SIZE=1``
+runs the size described above.
 """
 
+import os
 import time
 import warnings
 
@@ -36,8 +44,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sktensorflow import DeepTucker
 from sktensorflow.datasets import make_low_multilinear_rank
 
+# The paper's sizes take minutes; the default is a smaller run of the same
+# experiment (SKTF_PAPER_SIZE=1 runs the paper's sizes, see the gallery's front page).
+PAPER_SIZE = os.environ.get("SKTF_PAPER_SIZE") == "1"
+SIZE, RANK, MAX_ITER = (25, 5, 6000) if PAPER_SIZE else (12, 3, 2000)
+
 X, truth = make_low_multilinear_rank(
-    (25, 25, 25), (5, 5, 5), observed_fraction=0.7, random_state=0
+    (SIZE,) * 3, (RANK,) * 3, observed_fraction=0.7, random_state=0
 )
 missing = np.isnan(X)
 
@@ -62,12 +75,12 @@ for form in ("product", "column"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             est = DeepTucker(
-                width=25,
+                width=SIZE,
                 depth=depth,
                 factor_form=form,
                 solver="flow",
                 early_stopping=False,
-                max_iter=6000,
+                max_iter=MAX_ITER,
                 random_state=0,
             ).fit(X)
         seconds = time.perf_counter() - start
@@ -86,7 +99,7 @@ for form in ("product", "column"):
         )
 
 mask = (~missing).astype(float)
-for rank in ((5, 5, 5), (10, 10, 10)):
+for rank in ((RANK,) * 3, (2 * RANK,) * 3):
     start = time.perf_counter()
     tucker = tl.decomposition.tucker(
         np.where(missing, 0.0, X), rank, mask=mask, n_iter_max=500, random_state=0

@@ -17,10 +17,11 @@ component is fitted and then drops to 0, one direction at a time, from the
 largest weight to the smallest. A column aligned with ``e_i`` grows like
 ``exp(2 a_i t)``, so component ``i`` is fitted near ``ln(1/δ0) / (2 a_i)``;
 the script prints each fit time (the summed weight of the component's columns
-reaches half its final value) next to ``ln(1/δ0) / (2 a_i) + 1``. The measured
-times come out 3-7 % *before* that estimate in every seed: several columns
-align with each direction and grow together, which more than pays for the
-time they need to align.
+reaches half its final value) next to that escape time. On seeds 0-4 every
+measured time is within -2.1 % .. +2.4 % of it (median -0.8 %): the time a
+column needs to turn towards ``e_i`` is roughly paid for by several columns
+aligning with it and growing together. The estimate is not a bound: on seeds
+5-9, 24 of 25 fit times are within 2 %, and one (seed 8, ``e_5``) is 12.8 % late.
 
 The loss is computed from the dense tensors here (``d^4 = 10^4`` entries),
 because the library's loss, ``½||T||² - <T, T*> + ½||T*||²``, is only accurate
@@ -39,7 +40,7 @@ U = np.eye(D)[:, :R]
 target = tl.cp_tensor.CPTensor((weights, [U] * 4))
 dense_target = tl.cp_to_tensor(target)
 t_norm = np.linalg.norm(weights)  # ||T*||_F of an orthogonal target
-predicted = np.log(1 / DELTA0) / (2 * weights) + 1
+predicted = np.log(1 / DELTA0) / (2 * weights)
 
 runs = []
 for seed in range(5):
@@ -61,7 +62,7 @@ for seed in range(5):
     error = np.sqrt(2 * loss[-1]) / np.linalg.norm(dense_target)
     runs.append((est, np.asarray(loss), residual, error))
 
-print(f"prediction ln(1/δ0)/(2 a_i) + 1: {np.round(predicted, 2)}")
+print(f"escape time ln(1/δ0)/(2 a_i): {np.round(predicted, 2)}")
 print(
     f"{'seed':>4} {'fit times':>40} {'max |rel dev|':>14} {'order':>12} {'rank':>5} {'rel err':>9}"
 )
@@ -99,9 +100,8 @@ if plt is not None:
     ax_loss.legend(fontsize=8)
     ax_res.set_xlabel("flow time")
     ax_res.set_ylabel(r"$(T^* - T)(e_i^{\otimes 4})$")
-    ax_res.set_title("dotted: ln(1/δ0)/(2 a_i) + 1", fontsize=9)
+    ax_res.set_title("dotted: ln(1/δ0)/(2 a_i)", fontsize=9)
     ax_res.legend(fontsize=8)
     fig.suptitle("Plain gradient flow, d = 10, width 50, init norm 1e-15, 5 seeds")
     fig.tight_layout()
-    fig.savefig("deflation_figure1.png", dpi=120)
     plt.show()

@@ -26,7 +26,7 @@ trials (fresh target and initialization each). Three settings:
 - ``lazy``: ``regime="lazy", init_scale=10``;
 - ``lazy, init 1``: ``regime="lazy"`` with its default ``init_scale=1``.
 
-The table printed below (the numbers of this run) gives, per ``d``, the width
+The table here (printed by a paper-size run) gives, per ``d``, the width
 each setting needs, the count ``(d+1)(d+2)/3`` of the linearization, and for the
 two lazy settings the largest relative change of a column's norm during the
 successful fits (how far the parameters moved):
@@ -51,8 +51,13 @@ training lazy. At ``init_scale=1`` and small widths the columns' norms change by
 30 % or more -- the dynamics leave the linearization and behave like the rich
 regime, so a width of 4 suffices at every ``d``. The columns move by a relative
 ``O(1 / (init_scale² sqrt(width)))``; the kernel regime needs that to be small.
+
+Sizes: this page shows a smaller run (see ``PAPER_SIZE`` in the code: ``d`` up
+to 8, 2 trials); ``SKTF_PAPER_SIZE=1`` runs the size described above, which the
+table above comes from.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -61,14 +66,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sktensorflow import OverparamCP
 from sktensorflow.datasets import make_symmetric_cp
 
-DIMS = [4, 6, 8, 10, 12, 14, 16]
+# The paper's sizes take minutes; the default is a smaller run of the same
+# experiment (SKTF_PAPER_SIZE=1 runs the paper's sizes, see the gallery's front page).
+PAPER_SIZE = os.environ.get("SKTF_PAPER_SIZE") == "1"
+DIMS = [4, 6, 8, 10, 12, 14, 16] if PAPER_SIZE else [4, 6, 8]
 WIDTHS = [2, 4, 8, 16, 32, 64, 128, 256]
 SETTINGS = {
     "rich": {"regime": "rich"},
     "lazy": {"regime": "lazy", "init_scale": 10.0},
     "lazy, init 1": {"regime": "lazy", "init_scale": 1.0},
 }
-THRESHOLD, MAX_ITER, N_TRIALS = 1e-2, 1000, 3
+THRESHOLD, MAX_ITER = 1e-2, 1000
+N_TRIALS = 3 if PAPER_SIZE else 2
 
 
 def trial(d, width, options, seed):
@@ -125,7 +134,62 @@ if plt is not None:
     ax.set_yticks(WIDTHS, [str(w) for w in WIDTHS])
     ax.set_xlabel("dimension d")
     ax.set_ylabel(f"smallest width with rel. error < {THRESHOLD:g}")
-    ax.set_title("Order-3 rank-2 target, 1000 flow iterations, median of 3 trials")
+    ax.set_title(f"Order-3 rank-2 target, {MAX_ITER} flow iterations, median of {N_TRIALS} trials")
     ax.legend(fontsize=8)
     fig.tight_layout()
     plt.show()
+
+
+# %%
+# The linearization itself, at orders 3 and 4
+# -------------------------------------------
+# Lazy training follows the model's linearization at its initialization, and the
+# lower bound of Wang et al. is a statement about that linear model. It can be
+# fitted exactly, by least squares
+# (:func:`sktensorflow.models.symmetric_cp_tangent.best_tangent_error`), so the
+# width it needs is measured on every integer width rather than a power-of-2
+# grid. The columns come in identical pairs (as in ``regime="lazy"``) and are
+# nested (a wider model adds pairs to a narrower one), so the error falls with
+# the width and a bisection finds the smallest number of pairs whose best fit of
+# the same rank-2 target is within the threshold. Each pair spans ``d`` tangent
+# directions and the symmetric tensors of order ``l`` form a space of dimension
+# ``binom(d+l-1, l)``; the measured width is ``2 ceil(binom(d+l-1, l) / d)`` at
+# order 3 and within one pair of it at order 4 (the threshold is met slightly
+# before, or one pair after, the exact count), in every trial: it grows like
+# ``d^{l-1}``, while the rich regime's width stays at the rank (table above).
+
+from sktensorflow.models.symmetric_cp_tangent import (  # noqa: E402
+    best_tangent_error,
+    symmetric_dimension,
+)
+
+
+def tangent_width(d, order, seed):
+    """Smallest lazy width (pairs of columns) whose tangent model fits the target."""
+    target, _ = make_symmetric_cp(
+        d, 2, order=order, weights=[1.0, 0.6], dense=True, random_state=seed
+    )
+    count = -(-symmetric_dimension(d, order) // d)  # pairs that span the space
+    directions = np.random.default_rng(seed).standard_normal((d, 4 * count))
+
+    def error(pairs):
+        W0 = np.repeat(directions[:, :pairs], 2, axis=1)
+        coefs = np.tile([1.0, -1.0], pairs) / np.sqrt(2 * pairs)
+        return best_tangent_error(W0, coefs, target)
+
+    low, high = 0, count + 1
+    while error(high) >= THRESHOLD:  # not expected: one pair past the count fits
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if error(mid) < THRESHOLD else (mid, high)
+    return 2 * high
+
+
+TANGENT_DIMS = {3: DIMS, 4: [3, 4, 5, 6] if PAPER_SIZE else [3, 4, 5]}
+print("order  d  tangent width (per trial)  2 ceil(binom(d+l-1, l) / d)")
+for order, dims in TANGENT_DIMS.items():
+    for d in dims:
+        widths = [tangent_width(d, order, seed) for seed in range(N_TRIALS)]
+        bound = 2 * -(-symmetric_dimension(d, order) // d)
+        print(f"{order:5d} {d:2d}  {str(widths):>24}  {bound:>27d}")

@@ -19,6 +19,7 @@ __all__ = [
     "backend_context",
     "complex_from_parts",
     "contiguous",
+    "detached",
     "irfft",
     "real",
     "resolve_backend",
@@ -121,6 +122,19 @@ def backend_context(name):
 def to_backend(array, dtype=np.float64):
     """Move a host array to the active backend, as ``dtype`` (float64 by default)."""
     return tl.tensor(np.asarray(array, dtype=dtype))
+
+
+def detached(X):
+    """``X`` without autograd history: a torch tensor is detached, anything else returned as is.
+
+    Input arrays are data, never differentiated through, so a tensor with
+    ``requires_grad=True`` is accepted (and left unchanged: ``detach`` shares
+    its storage without copying).
+    """
+    detach = getattr(X, "detach", None)
+    if callable(detach) and type(X).__module__.split(".")[0] == "torch":
+        return detach()
+    return X
 
 
 def to_numpy(array):

@@ -207,10 +207,13 @@ class BaseOverparam(
 
     # -- input -----------------------------------------------------------------
     def _validate_input(self, X, *, reset, allow_nan=False, allow_nd=False):
-        """Validate ``X`` into a float64 numpy array (``n_features_in_`` when ``reset``)."""
+        """Validate ``X`` into a float64 numpy array (``n_features_in_`` when ``reset``).
+
+        A torch tensor that requires grad is detached first (its values are data).
+        """
         return validate_data(
             self,
-            X,
+            _backend.detached(X),
             reset=reset,
             dtype=np.float64,
             allow_nd=allow_nd,

@@ -157,7 +157,9 @@ class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
         if pair is not None:
             w, A = check_symmetric_cp(*pair, self.order)
             return ("cp", w, A), A.shape[0]
-        T = check_array(X, allow_nd=True, dtype=np.float64, ensure_min_samples=1)
+        T = check_array(
+            _backend.detached(X), allow_nd=True, dtype=np.float64, ensure_min_samples=1
+        )
         if T.ndim != self.order or len(set(T.shape)) != 1:
             raise ValueError(
                 f"tensor='precomputed' expects a symmetric array of shape (d,)*{self.order}, "

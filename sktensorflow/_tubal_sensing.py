@@ -229,7 +229,7 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         name = _backend.array_backend(X)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, _backend.detached(X), reset=False, dtype=np.float64)
         pred = X @ _backend.to_numpy(self.coef_)
         return pred if name in (None, "numpy") else _backend.to_namespace(pred, name)
 
@@ -251,7 +251,9 @@ class TubalSensing(RegressorMixin, BaseEstimator):
     def _fit(self, X, y):
         if self.solver == "scaled_gd":
             raise ValueError("solver='scaled_gd' has no preconditioner for measurements.")
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = validate_data(
+            self, _backend.detached(X), _backend.detached(y), dtype=np.float64, y_numeric=True
+        )
         shape = self._resolve_shape(X.shape[1])
         c = ms.measurement_scale(X.shape[0], self.normalize)
         norm_sq, mean_sq, sigma = operator_scales(c * X, c * y, shape)

@@ -27,6 +27,7 @@ from ._base import (
 from ._chunked import ChunkedSamples, is_dask_array, noise_rows, samples_for, validate_chunked
 from ._cp_input import check_symmetric_cp, cp_pair
 from ._interop import cp_to_tensorly
+from ._streaming import PartialFitMixin, StreamState, noise_rows_of, stream_target
 from ._symmetric_rank import SymmetricRankMixin
 from ._symmetric_scale import ScaleMixin
 from .models import blockwise as bw
@@ -46,7 +47,7 @@ _NOISE_SEED = 0
 _N_SPLITS = 19
 
 
-class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
+class BaseSymmetricCP(PartialFitMixin, SymmetricRankMixin, ScaleMixin, BaseOverparam):
     """Base class of the symmetric CP estimators (not public)."""
 
     _parameter_constraints: dict = {
@@ -68,6 +69,8 @@ class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
 
     def _backend_probe(self, X):
         """A precomputed target's factors choose the backend (CP form), else ``X`` itself."""
+        if isinstance(X, StreamState):  # partial_fit: the last batch
+            return X.probe
         pair = cp_pair(X) if self.tensor == "precomputed" else None
         return X if pair is None else pair[1][0]
 
@@ -93,6 +96,8 @@ class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
             data, self._t_exp = self._normalize_precomputed(data, warm and warm.extras["t_exp"])
             self._x_exp, self._mean_n, self._whitening_n = 0, np.zeros(d), np.eye(d)
             self.n_features_in_ = d
+        elif isinstance(X, StreamState):  # partial_fit (sktensorflow._streaming)
+            data = self._stream_data(X)
         elif is_dask_array(X):  # samples larger than memory (sktensorflow._chunked)
             data = samples_for(self, self._validate_input(X, reset=True), fit=True)
         else:
@@ -122,8 +127,10 @@ class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
             self._noise_splits, self.noise_level_ = [], 0.0
             return
         rng = np.random.default_rng(_NOISE_SEED)
+        streamed = isinstance(data, StreamState)
+        rows = noise_rows_of(data, self.order) if streamed else noise_rows(data)
         splits = sn.half_splits(
-            noise_rows(data),
+            rows,
             self.order,
             cumulant=self.tensor == "cumulant",
             rng=rng,
@@ -177,6 +184,8 @@ class BaseSymmetricCP(SymmetricRankMixin, ScaleMixin, BaseOverparam):
         """Move host data to the active backend and wrap it as a model target."""
         if isinstance(data, ChunkedSamples):
             return data.target()
+        if isinstance(data, StreamState):
+            return stream_target(data, self.order)
         if isinstance(data, tuple) and data[0] == "cp":
             return scp.cp_target(self._to_backend(data[1]), self._to_backend(data[2]), self.order)
         if isinstance(data, tuple):

@@ -171,17 +171,28 @@ class ChunkedTarget:
         if self.method == "packed":
             sums, quad = blockwise_sum(X, _packed_chunk, prep, self.order, covariance)
             self.packed = PackedTensor.from_sums(sums, self.n, d, self.order)
-            moment_sq = sum(
-                float(np.sum(G * _backend.to_numpy(a)))
-                for G, a in zip(self.packed.weighted, sums, strict=True)
-            )
-            moment_sq /= self.n
+            moment_sq = _packed_norm_sq(self.packed, sums, self.n)
         else:
             moment_sq = self._gram_norm_sq()
             quad = 0.0
             if covariance is not None:
                 quad = blockwise_sum(X, _quad_chunk, prep, covariance)[0]
         self.norm_sq = moment_sq + self._gaussian_norm_terms(quad)
+
+    @classmethod
+    def from_sums(cls, sums, n, d, order):
+        """The moment of ``n`` rows from their packed sums alone (no data; ``"packed"``).
+
+        ``sums`` are what :func:`~sktensorflow.models.packed_moments.accumulate`
+        returns for the (preprocessed) rows, or the sum of what it returns for
+        batches of them, as ``partial_fit`` accumulates them.
+        """
+        out = object.__new__(cls)
+        out.X, out.prep, out.order, out.covariance = None, None, int(order), None
+        out.n, out.method = int(n), "packed"
+        out.packed = PackedTensor.from_sums(sums, out.n, d, out.order)
+        out.norm_sq = _packed_norm_sq(out.packed, sums, out.n)
+        return out
 
     def _gram_norm_sq(self):
         """``(1/n²) sum_{s,t} (x_s·x_t)^l`` over pairs of chunks (on and above the diagonal)."""
@@ -225,6 +236,14 @@ class ChunkedTarget:
             q = np.sum(SW * U, axis=0)
             V, rho = V - 3.0 * SW * q, rho - 3.0 * q**2
         return _backend.to_backend(V), _backend.to_backend(rho)
+
+
+def _packed_norm_sq(packed, sums, n):
+    """``||M||_F²`` of the packed moment ``M`` of ``n`` rows whose unweighted sums are ``sums``."""
+    total = sum(
+        float(np.sum(G * _backend.to_numpy(a))) for G, a in zip(packed.weighted, sums, strict=True)
+    )
+    return total / n
 
 
 def _sum_chunk(block, prep):

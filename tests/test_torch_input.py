@@ -49,3 +49,12 @@ def test_input_requiring_grad_is_fitted_as_its_values(cls, params, data):
     assert not out.requires_grad
     np.testing.assert_array_equal(_host(est.components_), _host(plain.components_))
     assert X.requires_grad and X.grad is None  # the input itself is left as it was
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_deep_tucker_saddle_check_on_torch_warns_nothing():
+    """The saddle check at a tol stop reads the torch target on the host without numpy warnings."""
+    est = DeepTucker(max_iter=300, tol=1e-3, early_stopping=False, random_state=0)
+    est.fit(torch.tensor(_tucker()))
+    assert est.stop_reason_ == "tol" and est.multilinear_rank_ == (2, 2, 2)

@@ -41,6 +41,7 @@ from dataclasses import replace
 import numpy as np
 import tensorly as tl
 
+from .. import _backend
 from ._problem import Problem, initial_rate
 from .deep_tucker_escape import reseed, unexplained_direction
 from .deep_tucker_init import (
@@ -353,12 +354,14 @@ def _escape(target, mask, coef, rank_tol):
     order = tl.ndim(target)
 
     def escape(params, grads):
-        host = [tl.to_numpy(p) for p in params]
+        host = [_backend.to_numpy(p) for p in params]
+        target_host = _backend.to_numpy(target)
+        mask_host = None if mask is None else _backend.to_numpy(mask)
         with tl.backend_context("numpy", local_threadsafe=True):
             X_hat = to_tensor(host, order, 1)
-            R = tl.to_numpy(target) - X_hat
-            if mask is not None:
-                R = R * tl.to_numpy(mask)
+            R = target_host - X_hat
+            if mask_host is not None:
+                R = R * mask_host
             found = unexplained_direction(coef * R, spectral_scale(X_hat), rank_tol)
             new = None if found is None else reseed(host, *found)
         if new is None:

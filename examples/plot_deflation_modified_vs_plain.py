@@ -36,6 +36,10 @@ contains the unfitted components. The paper's rule matches all 6 components
 too, after 1.5 to 3.5 times the flow time of the default rule (the last
 columns), because it also re-draws the small columns that were already growing
 towards a component.
+
+The plain runs that miss a component do not do so silently: each ends with the
+``ConvergenceWarning`` printed at the top of the output, saying that the flow
+stopped with a residual direction it would count as a component.
 """
 
 import numpy as np

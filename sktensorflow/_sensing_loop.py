@@ -1,17 +1,26 @@
-"""Helpers of tubal sensing fits: the operator's scales and the divergence stop.
+"""Helpers of tubal sensing fits: the operator's scales, the divergence stop, held-out rows.
 
 Shared by :class:`sktensorflow.TubalSensing` and
 :func:`sktensorflow.sensing.fit_sensing`.
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from . import _backend
 from . import tproduct as tp
+from .models import tubal_sensing as ms
 
-__all__ = ["chain_callbacks", "divergence_stop", "operator_scales"]
+__all__ = [
+    "chain_callbacks",
+    "divergence_stop",
+    "heldout_rows",
+    "operator_scales",
+    "validation_attributes",
+    "with_heldout",
+]
 
 
 def operator_scales(operator, values, shape):
@@ -93,3 +102,43 @@ def chain_callbacks(*callbacks):
         return any([bool(c(state)) for c in active])
 
     return callback
+
+
+def heldout_rows(n_measurements, fraction, rng):
+    """Mask of the measurements withheld for early stopping (at least one, not all)."""
+    from ._early_stopping import validation_split
+
+    return validation_split(np.ones(n_measurements, dtype=bool), fraction, rng)
+
+
+def validation_attributes(result, heldout_values):
+    """``validation_scores_`` (held-out R²), ``validation_iter_``, ``best_*`` of a fit.
+
+    The held-out loss is ``½ sum_j r_j²`` over the withheld measurements
+    ``heldout_values`` (``None`` without early stopping: every attribute ``None``).
+    """
+    if heldout_values is None or not result.validation_loss:
+        return dict.fromkeys(
+            ("validation_scores_", "validation_iter_", "best_validation_score_", "best_iter_")
+        )
+    values = np.asarray(heldout_values, dtype=float)
+    total_sq = float(np.sum((values - values.mean()) ** 2))
+    losses = np.asarray(result.validation_loss)
+    scores = 1.0 - 2.0 * losses / total_sq if total_sq > 0 else 0.0 * losses
+    iters = np.asarray(result.validation_iter, dtype=int)
+    return {
+        "validation_scores_": scores,
+        "validation_iter_": iters,
+        "best_validation_score_": float(scores[iters == result.best_iter][0]),
+        "best_iter_": int(result.best_iter),
+    }
+
+
+def with_heldout(problem, params, X_held, y_held, shape):
+    """``problem`` with the residual on the withheld measurements as its held-out loss.
+
+    The held-out loss is ``½ sum_j r_j²`` (no normalization), computed by the
+    same coordinate model as the fit's loss, so it reads the same coordinates.
+    """
+    held = ms.sensing_problem(params, _backend.to_backend(X_held), _backend.to_backend(y_held), shape)
+    return replace(problem, heldout_loss=lambda coords: held.fun(coords)[0])

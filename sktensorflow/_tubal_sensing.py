@@ -14,13 +14,24 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _backend
 from . import tproduct as tp
 from ._base import BaseOverparam, _outside_package_stacklevel
+from ._early_stopping import EarlyStoppingMixin
 from ._optim import minimize
-from ._sensing_loop import chain_callbacks, divergence_stop, operator_scales
+from ._sensing_loop import (
+    chain_callbacks,
+    divergence_stop,
+    heldout_rows,
+    operator_scales,
+    validation_attributes,
+    with_heldout,
+)
 from ._sklearn_private import Interval
 from .metrics import count_above, effective_rank
 from .models import tubal_sensing as ms
 
 __all__ = ["TubalSensing"]
+
+#: Iterations between two evaluations of the held-out residual (``early_stopping=True``).
+VALIDATION_EVERY = 10
 
 
 class TubalSensing(RegressorMixin, BaseEstimator):
@@ -90,6 +101,21 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         exceeds this value (or is not finite), with a ``ConvergenceWarning``: the
         released code's stop (there on the test error, which needs the truth;
         the residual is its observable counterpart). ``None`` disables it.
+    early_stopping : bool, default=False
+        Withhold ``validation_fraction`` of the measurements (drawn with
+        ``random_state``), evaluate the fit's residual on them every 10
+        iterations, stop after ``n_iter_no_change`` evaluations without
+        improvement and keep the best iterate. With noisy measurements the
+        small-initialization iterates first fit the truth's components and then
+        the noise, so the stopping time selects the rank: on 200 measurements of
+        a rank-2 ``8 x 8 x 2`` t-projector with noise 0.1, fitting to ``tol``
+        ends at tubal rank 4 and relative error 0.046, the best iterate has
+        0.033 (``tests/test_tubal_sensing.py``). ``False`` (the default) runs
+        the analysed algorithm on all measurements.
+    validation_fraction : float, default=0.1
+        Share of the measurements withheld when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Evaluations of the held-out residual without improvement before stopping.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
         Show a progress bar with the loss.
@@ -123,6 +149,11 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         Iteration of the divergence stop (``None`` if it did not fire).
     n_iter_, n_grad_evals_, n_escapes_, stop_reason_, loss_curve_, time_curve_
         As for the other estimators; the loss is on the (normalized) measurements.
+    validation_scores_ : ndarray of shape (n_checks,) or None
+        With ``early_stopping=True``: R² of the predicted withheld measurements at
+        each evaluation (``validation_iter_`` the iterations), else ``None``.
+    best_validation_score_, best_iter_ : float, int or None
+        The best held-out R² and its iteration (the iterate kept).
     n_features_in_ : int
 
     Examples
@@ -141,6 +172,7 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         "symmetric": ["boolean"],
         "normalize": ["boolean"],
         "divergence_threshold": [Interval(Real, 0, None, closed="neither"), None],
+        **EarlyStoppingMixin._early_stopping_constraints,
     }
 
     #: Fitted attributes that follow the input's array namespace.
@@ -161,6 +193,9 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         tol=1e-4,
         rank_tol=1e-2,
         divergence_threshold=20.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         verbose=0,
         callback=None,
@@ -178,6 +213,9 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.rank_tol = rank_tol
         self.divergence_threshold = divergence_threshold
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
         self.callback = callback
@@ -255,28 +293,35 @@ class TubalSensing(RegressorMixin, BaseEstimator):
             self, _backend.detached(X), _backend.detached(y), dtype=np.float64, y_numeric=True
         )
         shape = self._resolve_shape(X.shape[1])
-        c = ms.measurement_scale(X.shape[0], self.normalize)
-        norm_sq, mean_sq, sigma = operator_scales(c * X, c * y, shape)
+        rng = check_random_state(self.random_state)
+        held = heldout_rows(len(y), self.validation_fraction, rng) if self.early_stopping else None
+        X_fit, y_fit = (X, y) if held is None else (X[~held], y[~held])
+        c = ms.measurement_scale(X_fit.shape[0], self.normalize)
+        norm_sq, mean_sq, sigma = operator_scales(c * X_fit, c * y_fit, shape)
         if sigma == 0:
             _warn("All measurements are zero: tubal_rank_ is 0.", UserWarning)
             sigma = 1.0
         init_size = float(self.init_scale) * math.sqrt(sigma)
-        params = self._initial_factors(check_random_state(self.random_state), shape, init_size)
+        params = self._initial_factors(rng, shape, init_size)
+        params = tuple(_backend.to_backend(p) for p in params)
         rate = self.learning_rate
         if rate == "auto":
             rate = (0.3 if self.symmetric else 0.6) / (max(norm_sq, mean_sq) * sigma)
         problem = ms.sensing_problem(
-            tuple(_backend.to_backend(p) for p in params),
-            _backend.to_backend(X),
-            _backend.to_backend(y),
+            params,
+            _backend.to_backend(X_fit),
+            _backend.to_backend(y_fit),
             shape,
             normalize=self.normalize,
             rate_scale=mean_sq * sigma,
         )
-        stop = self._divergence_stop(c * float(np.linalg.norm(y)))
+        if held is not None:
+            problem = with_heldout(problem, params, X[held], y[held], shape)
+        stop = self._divergence_stop(c * float(np.linalg.norm(y_fit)))
         result = self._minimize(problem, float(rate), stop)
         with _backend.backend_context("numpy"):
             fitted = self._fitted(tuple(_backend.to_numpy(p) for p in result.view), result)
+        fitted.update(validation_attributes(result, None if held is None else y[held]))
         fitted.update(shape_=shape, init_size_=init_size, learning_rate_=float(rate))
         fitted.update(n_features_in_=self.n_features_in_)
         fitted.update(diverged_at_=None if stop is None else stop.diverged_at)
@@ -310,6 +355,8 @@ class TubalSensing(RegressorMixin, BaseEstimator):
             verbose=bool(self.verbose),
             record=self._record,
             record_every=max(10, self.max_iter // 200),
+            n_iter_no_change=self.n_iter_no_change if problem.heldout_loss else None,
+            validation_every=VALIDATION_EVERY,
         )
         if stop is not None and stop.diverged_at is not None:
             _warn(

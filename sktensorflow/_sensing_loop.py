@@ -140,5 +140,7 @@ def with_heldout(problem, params, X_held, y_held, shape):
     The held-out loss is ``½ sum_j r_j²`` (no normalization), computed by the
     same coordinate model as the fit's loss, so it reads the same coordinates.
     """
-    held = ms.sensing_problem(params, _backend.to_backend(X_held), _backend.to_backend(y_held), shape)
+    held = ms.sensing_problem(
+        params, _backend.to_backend(X_held), _backend.to_backend(y_held), shape
+    )
     return replace(problem, heldout_loss=lambda coords: held.fun(coords)[0])

@@ -63,8 +63,9 @@ class PartialFitMixin:
         order of summation); only the packed moment of the batches is kept,
         not the samples. Each call refits from the start the ``random_state``
         gives, or with ``warm_start=True`` continues the previous call's
-        iterations on the updated moment. See :mod:`sktensorflow._streaming`.
-        A call after ``fit`` starts a new stream.
+        iterations on the updated moment. A call after ``fit`` starts a new
+        stream. The user guide's section on samples larger than memory and
+        streams of batches has the details.
 
         Parameters
         ----------

@@ -21,6 +21,7 @@ __all__ = [
     "contiguous",
     "detached",
     "irfft",
+    "on_host",
     "real",
     "resolve_backend",
     "rfft",
@@ -117,6 +118,11 @@ def backend_context(name):
     """
     with tl.backend_context(name, local_threadsafe=True):
         yield
+
+
+def on_host():
+    """Whether the active backend computes on host numpy arrays."""
+    return tl.get_backend() == "numpy"
 
 
 def to_backend(array, dtype=np.float64):

@@ -26,7 +26,7 @@ n_features``) it is estimated on a fixed random subset of
 ``1/sqrt(n)``; the subset's rows are multiplied by
 ``(n_subset / n_samples)^(1 / (2 order))``, which scales every contraction of
 the degree-``order`` tensors, the order-4 Gaussian part included, by that
-factor). Up to that size the noise uses all rows, as in memory.
+factor). In-memory samples follow the same rule, with the same subset.
 
 ``transform`` returns a lazy dask array; ``score`` builds its target chunk by
 chunk as ``fit`` does. A dask input gives the numpy input's results up to
@@ -154,20 +154,21 @@ def samples_for(est, X, *, fit):
     return ChunkedSamples(X, prep, est.order, covariance)
 
 
-def noise_rows(data):
-    """Host rows for the sampling-noise estimate: ``data`` itself unless chunked.
+def noise_rows(data, order):
+    """Host rows for the sampling-noise estimate, standing for all the rows of ``data``.
 
-    Chunked rows: all of them, preprocessed, up to :data:`NOISE_MAX_ENTRIES`
-    entries; else a fixed random subset of rows, scaled so that the estimate
-    is that of all rows (module docstring).
+    ``data`` is preprocessed host rows or :class:`ChunkedSamples`. Up to
+    :data:`NOISE_MAX_ENTRIES` entries: all the rows; beyond, a fixed random
+    subset of ``NOISE_MAX_ENTRIES // n_features`` rows (the same for in-memory
+    and chunked data), scaled so that the estimate is that of all rows (module
+    docstring).
     """
-    if not isinstance(data, ChunkedSamples):
-        return data
-    n, d = data.X.shape
+    chunked = isinstance(data, ChunkedSamples)
+    n, d = data.X.shape if chunked else data.shape
     size = max(NOISE_MAX_ENTRIES // d, 4)
     if n <= size:
-        return bw.preprocess(data.X.compute(), data.prep)
+        return bw.preprocess(data.X.compute(), data.prep) if chunked else data
     rng = np.random.default_rng(_SUBSET_SEED)
     rows = np.sort(rng.choice(n, size=size, replace=False))
-    subset = bw.preprocess(data.X[rows].compute(), data.prep)
-    return subset * (size / n) ** (0.5 / data.order)
+    subset = bw.preprocess(data.X[rows].compute(), data.prep) if chunked else data[rows]
+    return subset * (size / n) ** (0.5 / order)

@@ -31,6 +31,7 @@ from ._streaming import PartialFitMixin, StreamState, noise_rows_of, stream_targ
 from ._symmetric_rank import SymmetricRankMixin
 from ._symmetric_scale import ScaleMixin
 from .models import blockwise as bw
+from .models import packed_moments as pm
 from .models import sampling_noise as sn
 from .models import symmetric_cp as scp
 from .models._problem import TINY
@@ -128,7 +129,7 @@ class BaseSymmetricCP(PartialFitMixin, SymmetricRankMixin, ScaleMixin, BaseOverp
             return
         rng = np.random.default_rng(_NOISE_SEED)
         streamed = isinstance(data, StreamState)
-        rows = noise_rows_of(data, self.order) if streamed else noise_rows(data)
+        rows = noise_rows_of(data, self.order) if streamed else noise_rows(data, self.order)
         splits = sn.half_splits(
             rows,
             self.order,
@@ -190,9 +191,13 @@ class BaseSymmetricCP(PartialFitMixin, SymmetricRankMixin, ScaleMixin, BaseOverp
             return scp.cp_target(self._to_backend(data[1]), self._to_backend(data[2]), self.order)
         if isinstance(data, tuple):
             return scp.dense_target(self._to_backend(data[1]))
-        return scp.sample_target(
+        target = scp.sample_target(
             self._to_backend(data), self.order, cumulant=self.tensor == "cumulant"
         )
+        n, d = data.shape
+        if _backend.on_host() and pm.prefer_packed_target(n, d, self.order, self.width):
+            return bw.packed_sample_target(data, self.order, target.covariance)
+        return target
 
     def _target_and_scale(self, data):
         """Backend target, ``||T*||²`` and ``||T*||`` (1.0 for a zero target)."""

@@ -39,6 +39,7 @@ from .packed_moments import int_power as _int_power
 
 __all__ = [
     "ChunkedTarget",
+    "packed_sample_target",
     "Prep",
     "blockwise_sum",
     "column_sums",
@@ -180,18 +181,20 @@ class ChunkedTarget:
         self.norm_sq = moment_sq + self._gaussian_norm_terms(quad)
 
     @classmethod
-    def from_sums(cls, sums, n, d, order):
-        """The moment of ``n`` rows from their packed sums alone (no data; ``"packed"``).
+    def from_sums(cls, sums, n, d, order, covariance=None, quad=0.0):
+        """The target of ``n`` rows from their packed sums alone (no data; ``"packed"``).
 
         ``sums`` are what :func:`~sktensorflow.models.packed_moments.accumulate`
         returns for the (preprocessed) rows, or the sum of what it returns for
-        batches of them, as ``partial_fit`` accumulates them.
+        batches of them, as ``partial_fit`` accumulates them. For an order-4
+        cumulant, ``covariance`` is the rows' and ``quad`` their
+        ``sum_s (x_s^T Σ x_s)²`` (the Gaussian part's cross term).
         """
         out = object.__new__(cls)
-        out.X, out.prep, out.order, out.covariance = None, None, int(order), None
+        out.X, out.prep, out.order, out.covariance = None, None, int(order), covariance
         out.n, out.method = int(n), "packed"
         out.packed = PackedTensor.from_sums(sums, out.n, d, out.order)
-        out.norm_sq = _packed_norm_sq(out.packed, sums, out.n)
+        out.norm_sq = _packed_norm_sq(out.packed, sums, out.n) + out._gaussian_norm_terms(quad)
         return out
 
     def _gram_norm_sq(self):
@@ -236,6 +239,25 @@ class ChunkedTarget:
             q = np.sum(SW * U, axis=0)
             V, rho = V - 3.0 * SW * q, rho - 3.0 * q**2
         return _backend.to_backend(V), _backend.to_backend(rho)
+
+
+def packed_sample_target(X, order, covariance=None):
+    """The packed target of in-memory rows ``X`` (host array), as :class:`ChunkedTarget`.
+
+    The same tensor as :func:`~sktensorflow.models.symmetric_cp.sample_target`
+    (``covariance``: the rows' covariance, for an order-4 cumulant), held as
+    its packed moment: contractions then cost ``O(C(d+l-1, l) k)`` instead
+    of ``O(n d k)``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    with _backend.backend_context("numpy"):
+        sums = tuple(accumulate(X, order))
+    quad = 0.0
+    if covariance is not None:
+        covariance = np.asarray(_backend.to_numpy(covariance), dtype=np.float64)
+        quad = float(np.sum(np.sum((X @ covariance) * X, axis=1) ** 2))
+    return ChunkedTarget.from_sums(sums, n, d, order, covariance, quad)
 
 
 def _packed_norm_sq(packed, sums, n):

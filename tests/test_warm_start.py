@@ -137,33 +137,32 @@ def test_a_continuation_stops_on_tol_where_the_longer_fit_does():
     assert est.n_iter_ == longer.n_iter_ and est.stop_reason_ == "tol"
 
 
-def test_deflation_continues_its_epoch_schedule():
+#: Epoch-based fits: the estimator, its parameters, the attributes compared besides _COMPARED.
+EPOCHS = {
+    "DeflationFlowCP": (dict(width=16), ()),
+    "OverparamCP": (
+        dict(method="epochs", init_scale=1e-3, target_accuracy=1e-6),
+        ("epoch_times_", "n_reinit_"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EPOCHS))
+def test_epochs_continue_their_schedule(name):
     """Two epochs, then three more, are the epochs of one fit of five (the last end redone)."""
-    cls, params, X, _ = CASES["DeflationFlowCP"]
-    params = dict(params, width=16)
+    cls, params, X, _ = CASES[name]
+    extra, compared = EPOCHS[name]
+    params = dict(params, **extra)
     longer = cls(**params, max_iter=10**6, max_epochs=5).fit(X)
     est = cls(**params, max_iter=10**6, max_epochs=2, warm_start=True).fit(X)
     assert est.stop_reason_ == "max_epochs" and est.n_epochs_ == 2
     est.set_params(max_epochs=3).fit(X)
     assert est.n_epochs_ == longer.n_epochs_ > 2 and est.stop_reason_ == longer.stop_reason_
     assert est.n_reinit_.sum() > 0  # columns were re-drawn at the epoch ends
-    assert_same_fit(est, longer, _COMPARED["DeflationFlowCP"])
-
-
-def test_overparam_epochs_continue_their_schedule():
-    """OverparamCP(method="epochs"): 2 epochs then 3 more are one fit of 5, bit for bit."""
-    cls, params, X, _ = CASES["OverparamCP"]
-    params = dict(params, method="epochs", init_scale=1e-3, target_accuracy=1e-6)
-    longer = cls(**params, max_iter=10**6, max_epochs=5).fit(X)
-    est = cls(**params, max_iter=10**6, max_epochs=2, warm_start=True).fit(X)
-    assert est.stop_reason_ == "max_epochs" and est.n_epochs_ == 2
-    est.set_params(max_epochs=3).fit(X)
-    assert est.n_epochs_ == longer.n_epochs_ > 2 and est.stop_reason_ == longer.stop_reason_
-    assert est.n_reinit_.sum() > 0  # columns were re-drawn at the epoch ends
-    compared = _COMPARED["OverparamCP"] + ("epoch_times_", "n_reinit_")
-    assert_same_fit(est, longer, compared)
-    with pytest.raises(ValueError, match="method"):
-        est.set_params(method="gd").fit(X)
+    assert_same_fit(est, longer, _COMPARED[name] + compared)
+    other = {"DeflationFlowCP": "plain", "OverparamCP": "gd"}[name]
+    with pytest.raises(ValueError, match="method"):  # the method shapes the fit
+        est.set_params(method=other).fit(X)
 
 
 def test_tube_axis_auto_continues_along_the_chosen_axis():

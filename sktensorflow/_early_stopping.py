@@ -23,6 +23,7 @@ __all__ = [
     "VALIDATION_EVERY",
     "heldout_total_sq",
     "missing_fibre_axes",
+    "validation_attributes",
     "validation_split",
 ]
 
@@ -156,16 +157,28 @@ class EarlyStoppingMixin:
         ``total_sq`` is the held-out entries' sum of squared deviations from
         their mean, in the units of the problem's held-out loss.
         """
-        if not result.validation_loss:
-            self.validation_scores_ = self.best_validation_score_ = self.best_iter_ = None
-            self.validation_iter_ = None
-            return
-        losses = np.asarray(result.validation_loss)
-        self.validation_scores_ = 1.0 - 2.0 * losses / total_sq if total_sq > 0 else 0.0 * losses
-        self.validation_iter_ = np.asarray(result.validation_iter, dtype=int)
-        best = self.validation_iter_ == result.best_iter
-        self.best_validation_score_ = float(self.validation_scores_[best][0])
-        self.best_iter_ = int(result.best_iter)
+        vars(self).update(validation_attributes(result, total_sq))
+
+
+def validation_attributes(result, total_sq):
+    """The early-stopping attributes of a loop's ``result`` (all ``None`` without checks).
+
+    ``validation_scores_`` is the held-out R² ``1 - 2 loss / total_sq`` at each
+    check (``validation_iter_``), ``best_validation_score_`` and ``best_iter_``
+    those of the iterate kept.
+    """
+    if not result.validation_loss:
+        names = ("validation_scores_", "validation_iter_", "best_validation_score_", "best_iter_")
+        return dict.fromkeys(names)
+    losses = np.asarray(result.validation_loss)
+    scores = 1.0 - 2.0 * losses / total_sq if total_sq > 0 else 0.0 * losses
+    iters = np.asarray(result.validation_iter, dtype=int)
+    return {
+        "validation_scores_": scores,
+        "validation_iter_": iters,
+        "best_validation_score_": float(scores[iters == result.best_iter][0]),
+        "best_iter_": int(result.best_iter),
+    }
 
 
 def heldout_total_sq(values):

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _backend
 from . import tproduct as tp
+from ._early_stopping import validation_split
 from .models import tubal_sensing as ms
 
 __all__ = [
@@ -18,7 +19,6 @@ __all__ = [
     "divergence_stop",
     "heldout_rows",
     "operator_scales",
-    "validation_attributes",
     "with_heldout",
 ]
 
@@ -106,32 +106,7 @@ def chain_callbacks(*callbacks):
 
 def heldout_rows(n_measurements, fraction, rng):
     """Mask of the measurements withheld for early stopping (at least one, not all)."""
-    from ._early_stopping import validation_split
-
     return validation_split(np.ones(n_measurements, dtype=bool), fraction, rng)
-
-
-def validation_attributes(result, heldout_values):
-    """``validation_scores_`` (held-out R²), ``validation_iter_``, ``best_*`` of a fit.
-
-    The held-out loss is ``½ sum_j r_j²`` over the withheld measurements
-    ``heldout_values`` (``None`` without early stopping: every attribute ``None``).
-    """
-    if heldout_values is None or not result.validation_loss:
-        return dict.fromkeys(
-            ("validation_scores_", "validation_iter_", "best_validation_score_", "best_iter_")
-        )
-    values = np.asarray(heldout_values, dtype=float)
-    total_sq = float(np.sum((values - values.mean()) ** 2))
-    losses = np.asarray(result.validation_loss)
-    scores = 1.0 - 2.0 * losses / total_sq if total_sq > 0 else 0.0 * losses
-    iters = np.asarray(result.validation_iter, dtype=int)
-    return {
-        "validation_scores_": scores,
-        "validation_iter_": iters,
-        "best_validation_score_": float(scores[iters == result.best_iter][0]),
-        "best_iter_": int(result.best_iter),
-    }
 
 
 def with_heldout(problem, params, X_held, y_held, shape):

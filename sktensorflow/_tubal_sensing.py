@@ -14,14 +14,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _backend
 from . import tproduct as tp
 from ._base import BaseOverparam, _outside_package_stacklevel
-from ._early_stopping import EarlyStoppingMixin
+from ._early_stopping import EarlyStoppingMixin, heldout_total_sq, validation_attributes
 from ._optim import minimize
 from ._sensing_loop import (
     chain_callbacks,
     divergence_stop,
     heldout_rows,
     operator_scales,
-    validation_attributes,
     with_heldout,
 )
 from ._sklearn_private import Interval
@@ -321,7 +320,8 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         result = self._minimize(problem, float(rate), stop)
         with _backend.backend_context("numpy"):
             fitted = self._fitted(tuple(_backend.to_numpy(p) for p in result.view), result)
-        fitted.update(validation_attributes(result, None if held is None else y[held]))
+        total_sq = 0.0 if held is None else heldout_total_sq(y[held])
+        fitted.update(validation_attributes(result, total_sq))
         fitted.update(shape_=shape, init_size_=init_size, learning_rate_=float(rate))
         fitted.update(n_features_in_=self.n_features_in_)
         fitted.update(diverged_at_=None if stop is None else stop.diverged_at)

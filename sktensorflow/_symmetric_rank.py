@@ -4,14 +4,17 @@ The fitted columns are grouped into components (columns whose directions
 agree) and ``rank_`` counts the groups that pass two kinds of test: those that
 do not depend on ``rank_tol`` (a nonzero target; for sample-built targets,
 weight and contraction above the sampling noise) and the ``rank_tol`` test on
-the weights. The first kind is kept as a mask over the groups, with the
-weights' standard errors, so :meth:`set_rank_tol` re-reads the rank from the
-stored columns exactly as a fit with the new ``rank_tol`` would.
+the weights. The groups that pass the first kind are then merged into the
+fewest components the sampling noise cannot tell from them
+(:mod:`sktensorflow._symmetric_merge`) and stored with their weights' standard
+errors, so :meth:`set_rank_tol` re-reads the rank from them exactly as a fit
+with the new ``rank_tol`` would.
 """
 
 import numpy as np
 
 from . import _backend
+from ._symmetric_merge import merge_within_noise
 from .metrics import cp_rank, effective_rank, group_components
 from .models import sampling_noise as sn
 from .models import symmetric_cp as scp
@@ -63,34 +66,46 @@ class SymmetricRankMixin:
     def _set_components(self, W, signs):
         """Group the fitted columns into components and estimate the rank (host arrays).
 
-        Stores, besides the fitted attributes, the groups that pass every test
-        but ``rank_tol``'s (``_rank_free``) and their weights' standard errors
-        (``_weight_errors_free``, normalized) for :meth:`_rethreshold`.
+        Stores, besides the fitted attributes, the components that pass every
+        test but ``rank_tol``'s, merged within the sampling noise
+        (:func:`~sktensorflow._symmetric_merge.merge_within_noise`), their
+        weights' standard errors (normalized) and the largest weight, for
+        :meth:`_rethreshold`.
         """
         W = _backend.to_numpy(W)
         raw_weights = signs * np.sum(W * W, axis=0)
         comps, weights = group_components(W, raw_weights, self.order)
         signal = np.ones(weights.size, dtype=bool)
-        self._rank_free = self._counted(comps, weights, signal, rank_tol=0.0)
+        free = self._counted(comps, weights, signal, rank_tol=0.0)
+        level = getattr(self, "noise_level_", 0.0)
+        self._free_components, self._free_weights = merge_within_noise(
+            comps[free], weights[free], self.order, level
+        )
+        self._weight_scale = float(np.abs(np.append(weights, self._free_weights)).max(initial=0.0))
         vars(self).pop("_noise_target", None)
         splits = vars(self).pop("_noise_splits", [])
-        free = self._to_backend(comps[self._rank_free].T)
-        self._weight_errors_free = sn.weight_errors(splits, free)
+        self._weight_errors_free = sn.weight_errors(splits, self._to_backend(self._free_components.T))
         self._signs_host = signs
         self.effective_rank_ = effective_rank(np.abs(weights)) if weights.size else 0.0
-        self._set_kept(comps, weights)
+        self._set_kept()
         self.columns_, self._columns_n = W, W
         self.column_weights_ = raw_weights
         # score: the columns of the components above the noise (all for a precomputed target)
         self._scored_columns = columns_of(W, comps[signal])
 
-    def _set_kept(self, comps, weights):
-        """``rank_``, ``components_``, ``weights_``, ``weight_errors_`` at ``rank_tol``."""
-        keep = self._rank_free & (np.arange(weights.size) < cp_rank(weights, self.rank_tol))
+    def _set_kept(self):
+        """``rank_``, ``components_``, ``weights_``, ``weight_errors_`` at ``rank_tol``.
+
+        A stored component counts when its ``|weight|`` is at least ``rank_tol``
+        times the largest weight of the fit.
+        """
+        weights = self._free_weights
+        keep = np.abs(weights) >= self.rank_tol * self._weight_scale
+        keep &= self._weight_scale > 0
         self.rank_ = int(keep.sum())
-        self.components_ = comps[keep]
+        self.components_ = self._free_components[keep]
         self.weights_ = weights[keep]
-        self.weight_errors_ = self._weight_errors_free[keep[self._rank_free]]
+        self.weight_errors_ = self._weight_errors_free[keep]
         self._n_features_out = self.rank_
 
     def _rank_of(self, W, signs):
@@ -99,14 +114,12 @@ class SymmetricRankMixin:
         return int(self._counted(comps, weights).sum())
 
     def _rethreshold(self):
-        """Re-read the rank at the current ``rank_tol`` from the fitted columns.
+        """Re-read the rank at the current ``rank_tol`` from the stored components.
 
-        The same grouping of the same (normalized) columns as the fit, the
-        stored ``rank_tol``-free tests, and the data units of the fit.
+        The components that passed the fit's ``rank_tol``-free tests (merged
+        within the noise), in the data units of the fit.
         """
-        W = self._columns_n
-        comps, weights = group_components(W, self._signs_host * np.sum(W * W, axis=0), self.order)
-        self._set_kept(comps, weights)
+        self._set_kept()
         with np.errstate(over="ignore", under="ignore"):
             self.weights_ = np.ldexp(self.weights_, self._t_exp)
             self.weight_errors_ = np.ldexp(self.weight_errors_, self._t_exp)

@@ -145,7 +145,9 @@ class DeflationFlowCP(DeflationEpochsMixin, BaseSymmetricCP):
     rank_ : int
         Estimated CP rank: grouped components with ``|weight| >= rank_tol *
         max |weight|`` whose weight and contraction ``|<T*, u^{⊗order}>|`` both
-        exceed ``noise_level_`` (user guide, "Sampling noise").
+        exceed ``noise_level_``, after merging them into the fewest components
+        whose model differs from theirs by at most ``noise_level_`` along every
+        direction (user guide, "Sampling noise").
     weight_errors_ : ndarray of shape ``(rank_,)``
         Standard error of each weight from the target's sampling noise along its
         direction (root mean square over 19 random half-splits of the samples);

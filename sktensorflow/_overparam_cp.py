@@ -161,7 +161,9 @@ class OverparamCP(BaseSymmetricCP):
     rank_ : int
         Estimated CP rank: grouped components with ``|weight| >= rank_tol *
         max |weight|`` whose weight and contraction ``|<T*, u^{⊗order}>|`` both
-        exceed ``noise_level_`` (user guide, "Sampling noise").
+        exceed ``noise_level_``, after merging them into the fewest components
+        whose model differs from theirs by at most ``noise_level_`` along every
+        direction (user guide, "Sampling noise").
     weight_errors_ : ndarray of shape ``(rank_,)``
         Standard error of each weight from the target's sampling noise along its
         direction (root mean square over 19 random half-splits of the samples);
@@ -203,7 +205,8 @@ class OverparamCP(BaseSymmetricCP):
     history_time_ : ndarray of shape (n_records,)
         Their flow times.
     rank_history_ : ndarray of shape (n_records,)
-        Estimated rank at the iterations ``history_iter_``.
+        Estimated rank at the iterations ``history_iter_`` (the grouped
+        components that pass the ``rank_tol`` and noise tests, not merged).
     column_norms_history_ : ndarray of shape (n_records, width)
         Column norms at the iterations ``history_iter_``.
     mean_ : ndarray of shape (n_features,)

@@ -3,10 +3,13 @@
 Library code never calls ``tl.set_backend``. An estimator resolves one backend
 name per call with :func:`resolve_backend` and runs its numerical work inside
 :func:`backend_context`. Arrays cross the host/backend boundary through
-:func:`to_backend` and :func:`to_numpy`; FFTs, which tensorly does not provide,
-are dispatched here to the backend's own module.
+:func:`to_backend` and :func:`to_numpy`; inside a :func:`precision_context`
+:func:`to_backend` creates them with its dtype and on its device (float64 on
+the backend's default device otherwise). FFTs, which tensorly does not
+provide, are dispatched here to the backend's own module.
 """
 
+import contextvars
 from contextlib import contextmanager
 
 import numpy as np
@@ -14,21 +17,28 @@ import tensorly as tl
 
 __all__ = [
     "array_backend",
+    "array_device",
     "as_complex",
     "as_real",
     "backend_context",
+    "check_device",
     "complex_from_parts",
     "contiguous",
     "detached",
     "irfft",
     "on_host",
+    "placement",
+    "precision_context",
     "real",
+    "real_context",
     "resolve_backend",
     "rfft",
     "SUPPORTED",
     "to_backend",
     "to_namespace",
     "to_numpy",
+    "working_device",
+    "working_dtype",
 ]
 
 SUPPORTED = ("numpy", "pytorch", "jax", "tensorflow", "paddle", "cupy")
@@ -125,9 +135,70 @@ def on_host():
     return tl.get_backend() == "numpy"
 
 
-def to_backend(array, dtype=np.float64):
-    """Move a host array to the active backend, as ``dtype`` (float64 by default)."""
-    return tl.tensor(np.asarray(array, dtype=dtype))
+#: ``(dtype, device)`` new backend arrays are created with (see :func:`precision_context`).
+_PRECISION = contextvars.ContextVar("sktensorflow_precision", default=(np.dtype(np.float64), None))
+
+
+@contextmanager
+def precision_context(dtype=np.float64, device=None):
+    """Create backend arrays as ``dtype`` on ``device`` in this block (this thread only).
+
+    ``device`` (a torch device or its name) only applies on the pytorch
+    backend; ``None`` leaves arrays where the backend puts them (the host).
+
+    Examples
+    --------
+    >>> with backend_context("numpy"), precision_context(np.float32):
+    ...     x = to_backend([1.0, 2.0])
+    >>> x.dtype
+    dtype('float32')
+    """
+    token = _PRECISION.set((np.dtype(dtype), device))
+    try:
+        yield
+    finally:
+        _PRECISION.reset(token)
+
+
+def working_dtype(complex_=False):
+    """The real (or, with ``complex_``, complex) dtype of the active precision."""
+    dtype = _PRECISION.get()[0]
+    return np.result_type(dtype, np.complex64) if complex_ else dtype
+
+
+def working_device():
+    """The device of the active precision (``None``: the backend's default)."""
+    return _PRECISION.get()[1]
+
+
+def placement():
+    """Keyword arguments of ``tl.tensor`` that put a new array on the working device."""
+    device = working_device()
+    return {} if device is None or tl.get_backend() != "pytorch" else {"device": device}
+
+
+def real_context(x):
+    """Dtype and device of the real part of backend array ``x``, as hashable pairs.
+
+    ``dict(real_context(x))`` is the ``tl.tensor`` keyword arguments of an
+    array that combines with ``x`` without changing its precision or device
+    (no autograd).
+    """
+    context = tl.context(x.real)
+    return tuple(sorted((k, v) for k, v in context.items() if k != "requires_grad"))
+
+
+def to_backend(array, dtype=None):
+    """Move a host array to the active backend, on the working device.
+
+    ``dtype=None`` is the working dtype (float64 unless a
+    :func:`precision_context` says otherwise; its complex counterpart for
+    complex data).
+    """
+    host = np.asarray(array)
+    if dtype is None:
+        dtype = working_dtype(np.iscomplexobj(host))
+    return tl.tensor(np.asarray(host, dtype=dtype), **placement())
 
 
 def detached(X):
@@ -156,12 +227,49 @@ def to_numpy(array):
     return np.asarray(array)
 
 
-def to_namespace(array, backend):
-    """Convert a numpy array to the array type of ``backend`` (fitted attributes)."""
+def to_namespace(array, backend, device=None):
+    """Convert a numpy array to the array type of ``backend`` (fitted attributes).
+
+    ``device`` (pytorch only; ``None``: the host) is where the array is put.
+    """
     if backend == "numpy" or array is None:
         return array
+    kwargs = {"device": device} if device is not None and backend == "pytorch" else {}
     with backend_context(backend):
-        return tl.tensor(np.asarray(array))
+        return tl.tensor(np.asarray(array), **kwargs)
+
+
+def array_device(X):
+    """The device of a torch tensor ``X``; ``None`` for arrays of other libraries."""
+    return X.device if array_backend(X) == "pytorch" else None
+
+
+def check_device(device, backend):
+    """Validate the ``device`` parameter for ``backend``: a torch device, or ``None``.
+
+    Raises
+    ------
+    ValueError
+        ``device`` is not ``None``/``"cpu"`` on a backend other than pytorch, or
+        is not a device torch can allocate on.
+    """
+    if device is None:
+        return None
+    if backend != "pytorch":
+        if str(device) == "cpu":
+            return None
+        raise ValueError(
+            f"device={device!r} needs the pytorch backend (backend='pytorch' or torch "
+            f"input); the {backend!r} backend computes on the host: use device=None or 'cpu'."
+        )
+    import torch
+
+    try:
+        resolved = torch.device(device)
+        torch.empty(0, device=resolved)
+    except (RuntimeError, TypeError, AssertionError) as error:
+        raise ValueError(f"device={device!r} is not a usable torch device: {error}") from error
+    return resolved
 
 
 def _fft_module():

@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _backend
+from . import _backend, _precision
 from ._doc_url import API_PAGE_TEMPLATE, DOC_LINK_MODULE
 from ._optim import SOLVERS, minimize
 from ._sklearn_private import Interval, StrOptions, validate_parameter_constraints
@@ -60,11 +60,12 @@ def _in_package(module_name):
     return module_name == __package__ or module_name.startswith(__package__ + ".")
 
 
-def _to_namespace(value, backend):
-    """A host array (or nested lists of them) in the array type of ``backend``."""
-    if isinstance(value, list | tuple):
-        return type(value)(_to_namespace(v, backend) for v in value)
-    return _backend.to_namespace(value, backend) if isinstance(value, np.ndarray) else value
+def _to_namespace(value, backend, precision=None):
+    """A host array (or nested lists of them) in the array type of ``backend``.
+
+    As ``precision``'s dtype, on its output device (see :mod:`sktensorflow._precision`).
+    """
+    return _precision.to_output(value, backend, precision)
 
 
 class BaseOverparam(
@@ -86,6 +87,7 @@ class BaseOverparam(
         "callback": [callable, None],
         "backend": [StrOptions(set(_backend.SUPPORTED)), None],
         "warm_start": ["boolean"],
+        **_precision.PARAMETER_CONSTRAINTS,
     }
 
     #: Fitted attributes that follow the input's array namespace (the others stay numpy).
@@ -114,8 +116,10 @@ class BaseOverparam(
         work = self._without_fitted_state()
         work._begin_fit(vars(self).get("_warm_state"))  # see sktensorflow._warm_start
         before = dict(vars(work))
-        work._backend_name = _backend.resolve_backend(self.backend, self._backend_probe(X))
-        with _backend.backend_context(work._backend_name):
+        probe = self._backend_probe(X)
+        work._backend_name = _backend.resolve_backend(self.backend, probe)
+        work._fit_precision = _precision.resolve(self, work._backend_name, probe)
+        with _backend.backend_context(work._backend_name), _precision.active(work._fit_precision):
             work._fit(X)
         created = [k for k, v in vars(work).items() if k not in before or v is not before[k]]
         self._adopt(work, created)
@@ -147,7 +151,7 @@ class BaseOverparam(
         new = {name: vars(work)[name] for name in created}
         for name in self._model_attributes:
             if name in new:
-                new[name] = _to_namespace(new[name], work._backend_name)
+                new[name] = _to_namespace(new[name], work._backend_name, work._fit_precision)
         for name in getattr(self, "_fitted_names", ()):
             vars(self).pop(name, None)
         vars(self).update(new, _fitted_names=tuple(created))
@@ -196,7 +200,9 @@ class BaseOverparam(
         changed = {k: v for k, v in vars(work).items() if k not in before or v is not before[k]}
         for name in self._model_attributes:
             if name in changed:
-                changed[name] = _to_namespace(changed[name], self._backend_name)
+                changed[name] = _to_namespace(
+                    changed[name], self._backend_name, vars(self).get("_fit_precision")
+                )
         names = (*self._fitted_names, *(k for k in changed if k not in self._fitted_names))
         vars(self).update(changed, rank_tol=rank_tol, _fitted_names=names)
         return self
@@ -234,7 +240,7 @@ class BaseOverparam(
 
     @staticmethod
     def _to_backend(array):
-        """A host array on the active backend, float64."""
+        """A host array on the active backend, as the fit's dtype on its device."""
         return _backend.to_backend(array)
 
     # -- optimization ------------------------------------------------------------
@@ -257,6 +263,8 @@ class BaseOverparam(
         ``n_escapes_``, ``loss_curve_``, ``time_curve_``, ``stop_reason_``, ``learning_rate_``,
         ``history_iter_`` and ``history_time_``, and returns the result.
         """
+        if not self._continuing():
+            self._check_start(problem.start)
         problem, max_iter, loop_options = self._warm_loop(problem, loop_options)
         result = minimize(
             problem,
@@ -286,6 +294,11 @@ class BaseOverparam(
         self.history_iter_ = np.asarray(result.history_iter, dtype=int)
         self.history_time_ = np.asarray(result.history_time, dtype=float)
         return result
+
+    def _check_start(self, start):
+        """Refuse a start that underflows the working dtype (:func:`~._precision.check_start`)."""
+        init_scale = vars(self).get("init_scale_", self.init_scale)
+        _precision.check_start(start, init_scale, _backend.working_dtype())
 
     def _warn_zero_data(self, rank_name):
         """Warn that the data are all zero, so the fitted ``rank_name`` is 0."""
@@ -351,9 +364,8 @@ class BaseOverparam(
 
     # -- output ------------------------------------------------------------------
     def _as_input_namespace(self, array, X):
-        """Return ``array`` in the namespace of the (raw) input ``X``."""
-        name = _backend.array_backend(X)
-        return array if name in (None, "numpy") else _backend.to_namespace(array, name)
+        """Return ``array`` as the fit's dtype, in the namespace (and on the device) of ``X``."""
+        return _precision.as_input(array, X, vars(self).get("_fit_precision"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

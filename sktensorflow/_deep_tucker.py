@@ -147,6 +147,17 @@ class DeepTucker(
         length, whose best iterate is the model. Data of another shape, or a
         changed ``width``, ``depth``, ``factor_form``, ``early_stopping`` or
         ``validation_fraction``, is a ``ValueError``.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the fit on the backend (data, parameters, gradients) and
+        dtype of the fitted model attributes and of ``transform``,
+        ``inverse_transform`` and ``complete``. With ``"float32"``, a start
+        whose entries or products of one entry per factor (core and
+        ``X.ndim * depth`` matrices) fall below float32's normal range (a tiny
+        ``init_scale``) is a ``ValueError`` (user guide, "dtype and device").
+    device : str, default=None
+        Torch device of the computation, e.g. ``"cuda:0"`` (pytorch backend;
+        elsewhere only ``"cpu"``). ``None``: the input's device. Fitted
+        attributes and outputs follow the input's array library and device.
 
     Attributes
     ----------
@@ -286,6 +297,8 @@ class DeepTucker(
         callback=None,
         backend=None,
         warm_start=False,
+        dtype="float64",
+        device=None,
     ):
         self.width = width
         self.depth = depth
@@ -306,6 +319,8 @@ class DeepTucker(
         self.callback = callback
         self.backend = backend
         self.warm_start = warm_start
+        self.dtype = dtype
+        self.device = device
 
     # -- fit -------------------------------------------------------------------
     def fit(self, X, y=None):

@@ -135,6 +135,16 @@ class DeflationFlowCP(DeflationEpochsMixin, BaseSymmetricCP):
         summed ``max_iter`` and ``max_epochs``. Data with another number of
         features, or a changed ``width``, ``order``, ``tensor``, ``whiten``,
         ``signs`` or ``method``, is a ``ValueError``.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the fit on the backend (data, parameters, gradients) and
+        dtype of the fitted model attributes and of ``transform`` and
+        ``inverse_transform``. With ``"float32"``, a start whose column
+        entries or their squares fall below float32's normal range (a tiny
+        ``init_scale``) is a ``ValueError`` (user guide, "dtype and device").
+    device : str, default=None
+        Torch device of the computation, e.g. ``"cuda:0"`` (pytorch backend;
+        elsewhere only ``"cpu"``). ``None``: the input's device. Fitted
+        attributes and outputs follow the input's array library and device.
 
     Attributes
     ----------
@@ -299,6 +309,8 @@ class DeflationFlowCP(DeflationEpochsMixin, BaseSymmetricCP):
         callback=None,
         backend=None,
         warm_start=False,
+        dtype="float64",
+        device=None,
     ):
         self.width = width
         self.order = order
@@ -326,6 +338,8 @@ class DeflationFlowCP(DeflationEpochsMixin, BaseSymmetricCP):
         self.callback = callback
         self.backend = backend
         self.warm_start = warm_start
+        self.dtype = dtype
+        self.device = device
 
     def fit(self, X, y=None):
         """Run the (modified) gradient flow on the target built from ``X``.

@@ -33,8 +33,10 @@ DFT_MATRIX_MAX_LENGTH = 16
 
 
 @functools.cache
-def _dft_matrices(backend, k, slice_scale=None):
-    """Real matrices of the real DFT of length ``k`` on ``backend``.
+def _dft_matrices(backend, k, slice_scale=None, context=()):
+    """Real matrices of the real DFT of length ``k`` on ``backend``, with ``context``.
+
+    ``context`` holds the dtype and device (:func:`~sktensorflow._backend.real_context`).
 
     ``forward`` (``2h x k``, ``h = k // 2 + 1``) stacks the real and imaginary
     parts of the spectrum: ``rfft(x) = (forward @ x)[:h] + 1j (forward @ x)[h:]``.
@@ -54,7 +56,7 @@ def _dft_matrices(backend, k, slice_scale=None):
     forward = np.concatenate([spectrum.real, spectrum.imag])
     inverse = forward.T * (np.tile(weights, 2) / k)
     with _backend.backend_context(backend):
-        return tl.tensor(forward), tl.tensor(inverse)
+        return tl.tensor(forward, **dict(context)), tl.tensor(inverse, **dict(context))
 
 
 def rfft_tubes(X):
@@ -72,7 +74,7 @@ def rfft_tubes(X):
     k, rest = X.shape[0], tuple(X.shape[1:])
     if k > DFT_MATRIX_MAX_LENGTH:
         return _backend.rfft(X, axis=0)
-    forward, _ = _dft_matrices(tl.get_backend(), k)
+    forward, _ = _dft_matrices(tl.get_backend(), k, None, _backend.real_context(X))
     parts = forward @ X.reshape((k, -1))
     h = k // 2 + 1
     return _backend.complex_from_parts(parts[:h], parts[h:]).reshape((h, *rest))
@@ -94,9 +96,10 @@ def irfft_tubes(Xf, k, slice_scale=None):
     h, rest = Xf.shape[0], tuple(Xf.shape[1:])
     if k > DFT_MATRIX_MAX_LENGTH:
         if slice_scale is not None:
-            Xf = Xf * tl.tensor(np.reshape(slice_scale, (h,) + (1,) * len(rest)))
+            scale = np.reshape(slice_scale, (h,) + (1,) * len(rest))
+            Xf = Xf * tl.tensor(scale, **dict(_backend.real_context(Xf)))
         return _backend.irfft(Xf, n=k, axis=0)
-    _, inverse = _dft_matrices(tl.get_backend(), k, slice_scale)
+    _, inverse = _dft_matrices(tl.get_backend(), k, slice_scale, _backend.real_context(Xf))
     flat = Xf.reshape((h, -1))
     return (inverse @ tl.concatenate((flat.real, flat.imag), axis=0)).reshape((k, *rest))
 

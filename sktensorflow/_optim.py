@@ -42,6 +42,7 @@ likewise continues from the re-seeded best iterate while that helps
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -52,7 +53,7 @@ from ._monitoring import Recorder, Schedule, Validation
 from ._optim_result import OptimResult, OptimState
 from ._resume import capture, restore, start_of
 from ._steps import SOLVERS, make_step_rule
-from .models._problem import Problem, max_ratio
+from .models._problem import Problem, max_ratio, precision_ratio
 
 __all__ = ["OptimResult", "OptimState", "Problem", "Schedule", "minimize", "SOLVERS"]
 
@@ -334,6 +335,7 @@ def minimize(
         )
     if resume is not None:
         problem = problem.with_start(start_of(resume))
+    problem = replace(problem, rounding=precision_ratio(problem.start))
     run = _Run(problem, solver, Recorder(problem, record, record_every), resume is not None)
     if resume is not None:
         restore(resume, run, rule, validation, schedule, solver)

@@ -66,8 +66,9 @@ def _device(value):
     """``value`` with every numpy array (also inside tuples) on the active backend."""
     if isinstance(value, tuple | list):
         return type(value)(_device(v) for v in value)
-    if isinstance(value, np.ndarray):
-        return _backend.to_backend(value.copy(), dtype=value.dtype)
+    if isinstance(value, np.ndarray):  # floats as the fit's working dtype
+        inexact = np.issubdtype(value.dtype, np.inexact)
+        return _backend.to_backend(value.copy(), dtype=None if inexact else value.dtype)
     return copy.deepcopy(value)
 
 

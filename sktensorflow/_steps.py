@@ -113,10 +113,13 @@ def make_step_rule(solver, learning_rate, options=None, *, caller="solver_option
 
 
 def _axpy(params, alpha, direction):
+    # Python floats: a numpy float64 scalar would promote float32 numpy arrays.
+    alpha = float(alpha)
     return tuple(p + alpha * d for p, d in zip(params, direction, strict=True))
 
 
 def _combine(grads_list, coefs):
+    coefs = [float(c) for c in coefs]  # see _axpy
     out = []
     for blocks in zip(*grads_list, strict=True):
         acc = coefs[0] * blocks[0]
@@ -124,6 +127,11 @@ def _combine(grads_list, coefs):
             acc = acc + c * b
         out.append(acc)
     return tuple(out)
+
+
+def _inner(a, b):
+    """Inner product of two parameter tuples."""
+    return sum(float(tl.sum(x * y)) for x, y in zip(a, b, strict=True))
 
 
 def _elementwise_max(a, b):
@@ -191,7 +199,8 @@ class ScaledGradientDescent(StepRule):
             with np.errstate(over="ignore", invalid="ignore"):  # a rejected trial may overflow
                 new_loss, new_grads = problem.fun(new)
             evals += 1
-            if new_loss <= loss + 1e-12 * abs(loss) + problem.loss_atol:  # False for NaN
+            r = problem.rounding  # the rounding thresholds scale with the dtype's epsilon
+            if new_loss <= loss + (r * 1e-12) * abs(loss) + r * problem.loss_atol:  # False for NaN
                 return new, new_loss, new_grads, h, evals
             self.rate = 0.5 * h
             if self.rate < self._min_share * self.learning_rate:
@@ -291,14 +300,21 @@ class Flow(StepRule):
         return new, loss, g4, err, finite
 
     @staticmethod
-    def _decreases(loss, new_loss, grads, new_grads, h, loss_atol):
+    def _decreases(loss, new_loss, grads, new_grads, h, loss_atol, rounding=1.0):
         """Sufficient decrease along the flow, ``dL/dt = -||grad||^2``.
 
         Rejects steps at the edge of the explicit scheme's stability region,
         where the error estimate can stay small while the iterates oscillate.
+        The loss's rounding level (``rounding`` times float64's) is allowed
+        for; in a lower precision (``rounding > 1``, float32) it can hide the
+        decrease, so there a step whose gradient turns back (``<g, g_new> <
+        0``: the iterates would oscillate) is rejected as well.
         """
         slope = min(sum(map(sq_norm, grads)), sum(map(sq_norm, new_grads)))
-        return new_loss <= loss - 0.1 * h * slope + 1e-14 * abs(loss) + loss_atol
+        r = rounding  # relative to float64's epsilon (Problem.rounding)
+        if not new_loss <= loss - 0.1 * h * slope + (r * 1e-14) * abs(loss) + r * loss_atol:
+            return False
+        return r == 1.0 or _inner(grads, new_grads) >= 0
 
     def step(self, problem, params, loss, grads, h_max):
         h, evals, rejected = min(self.h, h_max, self.max_step), 0, False
@@ -312,7 +328,7 @@ class Flow(StepRule):
                 factor = 0.9 * max(ratio, 1e-10) ** (-1 / 3)
                 accurate = ratio <= 1.0
                 if accurate and self._decreases(
-                    loss, new_loss, grads, new_grads, h, problem.loss_atol
+                    loss, new_loss, grads, new_grads, h, problem.loss_atol, problem.rounding
                 ):
                     self._propose(h, factor, rejected, clipped and not rejected)
                     return new, new_loss, new_grads, h, evals

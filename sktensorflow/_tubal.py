@@ -130,6 +130,17 @@ class TubalFactorizer(
         combined length, whose best iterate is the model. Data of another
         shape, or a changed ``width``, ``symmetric``, ``early_stopping``,
         ``validation_fraction`` or ``tube_axis``, is a ``ValueError``.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the fit on the backend (data, parameters, gradients) and
+        dtype of the fitted model attributes and of ``transform``,
+        ``inverse_transform`` and ``complete``. With ``"float32"``, a start
+        whose entries or products of one entry per factor (``A·B``) fall
+        below float32's normal range (a tiny ``init_scale``) is a
+        ``ValueError`` (user guide, "dtype and device").
+    device : str, default=None
+        Torch device of the computation, e.g. ``"cuda:0"`` (pytorch backend;
+        elsewhere only ``"cpu"``). ``None``: the input's device. Fitted
+        attributes and outputs follow the input's array library and device.
 
     Attributes
     ----------
@@ -263,6 +274,8 @@ class TubalFactorizer(
         callback=None,
         backend=None,
         warm_start=False,
+        dtype="float64",
+        device=None,
     ):
         self.width = width
         self.symmetric = symmetric
@@ -282,6 +295,8 @@ class TubalFactorizer(
         self.callback = callback
         self.backend = backend
         self.warm_start = warm_start
+        self.dtype = dtype
+        self.device = device
 
     # -- input -----------------------------------------------------------------
     def _as_tensor(self, X):

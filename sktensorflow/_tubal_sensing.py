@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _backend
+from . import _backend, _precision
 from . import tproduct as tp
 from ._base import BaseOverparam, _outside_package_stacklevel
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq, validation_attributes
@@ -123,6 +123,16 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         the factors ``(A, B)`` (``(U,)`` when symmetric); return ``True`` to stop.
     backend : str, default=None
         Tensorly backend of the iteration; ``None`` uses the input's array library.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the fit on the backend (data, parameters, gradients) and
+        dtype of ``factors_``, ``coef_`` and the output of ``predict``. With
+        ``"float32"``, a start whose entries or products ``A·B`` fall below
+        float32's normal range (a tiny ``init_scale``) is a ``ValueError``
+        (user guide, "dtype and device").
+    device : str, default=None
+        Torch device of the computation, e.g. ``"cuda:0"`` (pytorch backend;
+        elsewhere only ``"cpu"``). ``None``: the input's device. Fitted
+        attributes and outputs follow the input's array library and device.
 
     Attributes
     ----------
@@ -199,6 +209,8 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         verbose=0,
         callback=None,
         backend=None,
+        dtype="float64",
+        device=None,
     ):
         self.width = width
         self.shape = shape
@@ -219,6 +231,8 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.callback = callback
         self.backend = backend
+        self.dtype = dtype
+        self.device = device
 
     def fit(self, X, y):
         """Fit the factorization to the measurements.
@@ -243,12 +257,13 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         for name in previous:
             vars(work).pop(name, None)
         backend = _backend.resolve_backend(self.backend, X)
-        with _backend.backend_context(backend):
-            fitted = work._fit(X, y)
+        fitted = {"_fit_precision": _precision.resolve(self, backend, X)}
+        with _backend.backend_context(backend), _precision.active(fitted["_fit_precision"]):
+            fitted.update(work._fit(X, y))
         for name in previous:
             vars(self).pop(name, None)
         for name in self._model_attributes:
-            fitted[name] = _in_namespace(fitted[name], backend)
+            fitted[name] = _precision.to_output(fitted[name], backend, fitted["_fit_precision"])
         vars(self).update(fitted, _fitted_names=tuple(fitted))
         return self
 
@@ -265,10 +280,9 @@ class TubalSensing(RegressorMixin, BaseEstimator):
             In the array library of ``X``.
         """
         check_is_fitted(self)
-        name = _backend.array_backend(X)
-        X = validate_data(self, _backend.detached(X), reset=False, dtype=np.float64)
-        pred = X @ _backend.to_numpy(self.coef_)
-        return pred if name in (None, "numpy") else _backend.to_namespace(pred, name)
+        Xv = validate_data(self, _backend.detached(X), reset=False, dtype=np.float64)
+        pred = Xv @ _backend.to_numpy(self.coef_)
+        return _precision.as_input(pred, X, vars(self).get("_fit_precision"))
 
     # -- fit (on a copy: ``_fit`` returns the fitted attributes) --------------------
     def _resolve_shape(self, n_features):
@@ -303,6 +317,7 @@ class TubalSensing(RegressorMixin, BaseEstimator):
         init_size = float(self.init_scale) * math.sqrt(sigma)
         params = self._initial_factors(rng, shape, init_size)
         params = tuple(_backend.to_backend(p) for p in params)
+        _precision.check_start(params, self.init_scale, _backend.working_dtype())
         rate = self.learning_rate
         if rate == "auto":
             rate = (0.3 if self.symmetric else 0.6) / (max(norm_sq, mean_sq) * sigma)
@@ -401,10 +416,3 @@ class TubalSensing(RegressorMixin, BaseEstimator):
 
 def _warn(message, category=ConvergenceWarning):
     warnings.warn(message, category, stacklevel=_outside_package_stacklevel())
-
-
-def _in_namespace(value, backend):
-    """A host array (or a list of them) in the array library of ``backend``."""
-    if isinstance(value, list):
-        return [_in_namespace(v, backend) for v in value]
-    return _backend.to_namespace(value, backend)

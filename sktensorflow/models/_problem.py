@@ -16,7 +16,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tensorly as tl
 
-__all__ = ["TINY", "Problem", "initial_rate", "max_ratio", "rms_scale", "to_float"]
+from .. import _backend
+
+__all__ = [
+    "TINY",
+    "Problem",
+    "initial_rate",
+    "max_ratio",
+    "precision_ratio",
+    "rms_scale",
+    "to_float",
+]
 
 #: Smallest positive float64, guarding divisions by a vanishing scale.
 TINY = np.finfo(np.float64).tiny
@@ -50,8 +60,12 @@ class Problem:
         relative rate of change is at most ``tol * rate_scale``, so the user's
         ``tol`` is dimensionless.
     loss_atol : float, default=0.0
-        Rounding level of the loss, below which decreases are not meaningful
-        (used by step rules that test for sufficient decrease).
+        Rounding level of the loss in float64, below which decreases are not
+        meaningful (used by step rules that test for sufficient decrease).
+    rounding : float, default=1.0
+        Machine epsilon of the iterates' dtype relative to float64's (set by
+        the loop with :func:`precision_ratio`): the step rules' rounding
+        thresholds, ``loss_atol`` included, are multiplied by it.
     heldout_loss : callable or None, default=None
         ``heldout_loss(params) -> float``: the loss on entries withheld from
         ``fun``, for validation-based early stopping.
@@ -83,6 +97,7 @@ class Problem:
     view: Callable = field(default=_identity)
     rate_scale: float = 1.0
     loss_atol: float = 0.0
+    rounding: float = 1.0
     heldout_loss: Callable | None = None
     escape: Callable | None = None
     precondition: Callable | None = None
@@ -95,6 +110,23 @@ class Problem:
     def with_start(self, start):
         """The same problem started from ``start``."""
         return replace(self, start=tuple(start))
+
+
+def precision_ratio(params):
+    """Machine epsilon of the dtype of ``params`` relative to float64's (1.0 for float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> precision_ratio((np.ones(2),)), precision_ratio((np.ones(2, np.float32),)) == 2.0**29
+    (1.0, True)
+    """
+    if not params:
+        return 1.0
+    sample = _backend.to_numpy(tl.reshape(params[0], (-1,))[:1])
+    if not np.issubdtype(sample.dtype, np.floating):
+        return 1.0
+    return float(np.finfo(sample.dtype).eps / np.finfo(np.float64).eps)
 
 
 def to_float(x):

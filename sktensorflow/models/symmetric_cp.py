@@ -247,7 +247,7 @@ def loss_and_grad(W, target, signs, *, l2_reg=0.0, target_sq=0.0):
     cross = float(tl.sum(coefs * rho_t))
     loss = 0.5 * model_sq - cross + 0.5 * target_sq + 0.5 * l2_reg * float(tl.sum(W * W))
     V, rho = V_t - V_m, rho_t - rho_m
-    grad = -(signs * norms) * (order * V - (order - 2) * rho * Wbar) + l2_reg * W
+    grad = -(signs * norms) * (order * V - (order - 2) * rho * Wbar) + float(l2_reg) * W
     return loss, (grad,)
 
 

@@ -146,13 +146,14 @@ def _slice_weights(k):
 
 
 @functools.cache
-def _weights_tensor(backend, k, power):
+def _weights_tensor(backend, k, power, context=()):
     with _backend.backend_context(backend):
-        return tl.tensor(_slice_weights(k)[:, None, None] ** power)
+        return tl.tensor(_slice_weights(k)[:, None, None] ** power, **dict(context))
 
 
-def _weights(k, power):
-    return _weights_tensor(tl.get_backend(), k, power)
+def _weights(k, power, like):
+    """Slice weights to the ``power``, with the real dtype and the device of ``like``."""
+    return _weights_tensor(tl.get_backend(), k, power, _backend.real_context(like))
 
 
 @functools.cache
@@ -183,12 +184,12 @@ def to_coordinates(params):
     True
     """
     k = tl.shape(params[0])[2]
-    return tuple(_backend.as_real(tp.to_fourier(p) * _weights(k, 1)) for p in params)
+    return tuple(_backend.as_real(tp.to_fourier(p) * _weights(k, 1, p)) for p in params)
 
 
 def from_coordinates(coords, k):
     """Real factors of shape (n, width, k) from their Fourier coordinates (inverse map)."""
-    return tuple(tp.from_fourier(_backend.as_complex(c) * _weights(k, -1), k) for c in coords)
+    return tuple(tp.from_fourier(_backend.as_complex(c) * _weights(k, -1, c), k) for c in coords)
 
 
 def coordinate_rms(coords, k):

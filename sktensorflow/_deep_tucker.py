@@ -5,9 +5,11 @@ import numpy as np
 from . import _backend
 from ._base import BaseOverparam, Integral, Interval, Real, StrOptions
 from ._data_scale import DataScaleMixin, scale_by_power
+from ._deep_tucker_entries_fit import DeepTuckerEntriesMixin
 from ._deep_tucker_protocol import DEFAULT_WIDTH, DeepTuckerSettingsMixin
 from ._deep_tucker_state import DeepTuckerStateMixin
-from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
+from ._early_stopping import EarlyStoppingMixin
+from ._entries import as_observed_entries
 from ._foldin import FoldInMixin
 from ._interop import tucker_to_tensorly, tucker_values
 from .models import deep_tucker as dtm
@@ -17,6 +19,7 @@ __all__ = ["DEFAULT_WIDTH", "DeepTucker"]
 
 
 class DeepTucker(
+    DeepTuckerEntriesMixin,
     DeepTuckerSettingsMixin,
     DeepTuckerStateMixin,
     EarlyStoppingMixin,
@@ -328,8 +331,15 @@ class DeepTucker(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, d_1, ..., d_k)
-            Data, ``NaN`` for missing entries.
+        X : array-like of shape (n_samples, n_features) or (n_samples, d_1, ..., d_k), \
+                sparse.COO or tuple (indices, values, shape)
+            Data, ``NaN`` for missing entries; or only the observed entries:
+            a ``sparse.COO`` array (its stored coordinates, whatever its
+            ``fill_value``) or a tuple ``(indices, values, shape)`` with
+            ``indices`` of shape ``(n_entries, len(shape))``. Observed entries
+            are fitted in time and memory ``O(n_entries + parameters)``,
+            never forming the dense tensor (see the user guide,
+            "Completion from observed entries").
         y : Ignored
 
         Returns
@@ -339,6 +349,9 @@ class DeepTucker(
         return super().fit(X, y)
 
     def _fit(self, X):
+        entries = as_observed_entries(X)
+        if entries is not None:  # sktensorflow._deep_tucker_entries_fit
+            return self._fit_entries(entries, _DATA_UNITS)
         X = self._validate_input(X, reset=True, allow_nan=True, allow_nd=True)
         X = self._normalize_data(X)  # X / 2**e exactly: attributes are scaled back at the end
         self.feature_shape_ = X.shape[1:]
@@ -351,20 +364,9 @@ class DeepTucker(
             self._warn_zero_data("multilinear_rank_")
         init, learning_rate = self._start(filled, observed, rng)
         heldout = self._heldout_entries(observed, rng)
-        record = self._record(X.ndim)
         problem = self._problem(init, filled, observed, heldout, rng)
-        options = dict(
-            learning_rate=learning_rate,
-            record=record,
-            record_every=max(1, self.max_iter // 200),
-            describe=lambda view: f"rank={record(view)['rank']}",
-            **self._validation_options(heldout),
-        )
-        result = self._minimize(problem, **options)
-        self.loss_curve_ = self.loss_curve_ * self.data_scale_**2
-        heldout_values = X[heldout] / self.data_scale_ if heldout is not None else []
-        self._set_validation(result, heldout_total_sq(heldout_values))
-        self._warn_useless_early_stop()
+        heldout_values = X[heldout] if heldout is not None else []
+        result = self._run_loop(problem, learning_rate, X.ndim, heldout, heldout_values)
         params = [_backend.to_numpy(a) for a in result.view]
         params[0] = np.ldexp(params[0], -self._data_exp)
         with _backend.backend_context("numpy"):

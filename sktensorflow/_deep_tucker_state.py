@@ -13,6 +13,7 @@ import numpy as np
 import tensorly as tl
 
 from . import _backend
+from ._early_stopping import heldout_total_sq
 from .metrics import multilinear_rank
 from .models import deep_tucker as dtm
 
@@ -40,6 +41,27 @@ class DeepTuckerStateMixin:
                 self.init_scale_,
             )
         return init, learning_rate
+
+    def _run_loop(self, problem, learning_rate, order, heldout, heldout_values):
+        """The shared loop on ``problem``; sets the loop's and validation's attributes.
+
+        ``heldout`` is the held-out selection (``None`` without early stopping)
+        and ``heldout_values`` its values in the data's units.
+        """
+        record = self._record(order)
+        options = dict(
+            learning_rate=learning_rate,
+            record=record,
+            record_every=max(1, self.max_iter // 200),
+            describe=lambda view: f"rank={record(view)['rank']}",
+            **self._validation_options(heldout),
+        )
+        result = self._minimize(problem, **options)
+        self.loss_curve_ = self.loss_curve_ * self.data_scale_**2
+        held = np.asarray(heldout_values) / self.data_scale_
+        self._set_validation(result, heldout_total_sq(held))
+        self._warn_useless_early_stop()
+        return result
 
     def _record(self, order):
         """Rank and core slice norms of the parameters (view in data units) of ``X / 2**e``."""
@@ -71,16 +93,20 @@ class DeepTuckerStateMixin:
         self.core_ = G
         self.chains_ = [list(chain) for chain in chains]
         self.factors_ = dtm.end_to_end_factors(params, order, self.depth, self.factor_form)
-        X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form)
         small = dtm.compressed_core(params, order, self.depth, self.factor_form)
         self.multilinear_rank_, self.effective_rank_ = multilinear_rank(small, self.rank_tol)
         if not self._nonzero_data:
             self.multilinear_rank_, self.effective_rank_ = (0,) * order, 0.0
         self.core_slice_norms_ = dtm.core_slice_norms(G)
-        _, _, Vt = np.linalg.svd(tl.unfold(X_hat, 0), full_matrices=False)
-        self._design = Vt[: self.multilinear_rank_[0]].T
+        self._design = self._row_basis(params, order)
         self.components_ = self._design.T.reshape((-1, *self.feature_shape_)).copy()
         self._n_features_out = self._design.shape[1]
+
+    def _row_basis(self, params, order):
+        """The fold-in basis: leading right singular vectors of the model's mode-0 unfolding."""
+        X_hat = dtm.to_tensor(params, order, self.depth, self.factor_form)
+        _, _, Vt = np.linalg.svd(tl.unfold(X_hat, 0), full_matrices=False)
+        return Vt[: self.multilinear_rank_[0]].T
 
     def _rethreshold(self):
         """``multilinear_rank_`` and the fold-in basis at ``rank_tol``, from the parameters.

@@ -154,14 +154,17 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape ``(n_samples, *feature_shape_)``
-            ``NaN`` for missing entries.
+        X : array-like of shape ``(n_samples, *feature_shape_)``, sparse.COO or tuple
+            ``NaN`` for missing entries; or the observed entries alone, as a
+            ``sparse.COO`` or a tuple ``(indices, values, shape)`` (see
+            ``fit``), which are densified: the result materializes the tensor.
 
         Returns
         -------
         X_completed : ndarray shaped like ``X``
             Observed entries unchanged, missing ones from
-            ``inverse_transform(transform(X))``.
+            ``inverse_transform(transform(X))`` (a dense ndarray of ``shape``
+            for observed-entries input).
         """
         Xv = self._validate_rows(X)
         filled = np.where(np.isnan(Xv), self._reconstruct(self._fold_in(Xv)), Xv)
@@ -201,8 +204,10 @@ class FoldInMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape ``(n_samples, *feature_shape_)``
-            Data with ``NaN`` for missing entries.
+        X : array-like of shape ``(n_samples, *feature_shape_)``, sparse.COO or tuple
+            Data with ``NaN`` for missing entries; or the observed entries
+            alone, as a ``sparse.COO`` or a tuple ``(indices, values, shape)``
+            (see ``fit``; densified, memory of the dense tensor).
         y : Ignored
 
         Returns

@@ -11,6 +11,7 @@ from . import tproduct as tp
 from ._base import BaseOverparam
 from ._data_scale import DataScaleMixin
 from ._early_stopping import EarlyStoppingMixin, heldout_total_sq
+from ._entries import EntriesInputMixin
 from ._sklearn_private import Interval, Options, StrOptions
 from ._tubal_foldin import TubalFoldInMixin
 from ._tubal_state import TubalStateMixin
@@ -24,6 +25,7 @@ __all__ = ["TubalFactorizer"]
 
 
 class TubalFactorizer(
+    EntriesInputMixin,
     TubalStateMixin,
     TubalSVDMixin,
     EarlyStoppingMixin,
@@ -338,8 +340,15 @@ class TubalFactorizer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes)
-            Data, ``NaN`` for missing entries.
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_features, n_tubes), \
+                sparse.COO or tuple (indices, values, shape)
+            Data, ``NaN`` for missing entries; or only the observed entries:
+            a ``sparse.COO`` array (its stored coordinates, whatever its
+            ``fill_value``) or a tuple ``(indices, values, shape)`` with
+            ``indices`` of shape ``(n_entries, len(shape))``. The t-product
+            model transforms whole tubes, so observed entries are densified
+            to an array with ``NaN`` at the missing entries: memory is that
+            of the dense tensor (every method accepts the same forms).
         y : Ignored
 
         Returns

@@ -163,8 +163,18 @@ def test_init_scaling_fixed_keeps_one_init_across_depths():
         DeepTucker(init_scaling="paper").fit(X)
 
 
+def _plateau_exit(est):
+    """First iteration at which the training loss is below a fifth of its start."""
+    return int(np.flatnonzero(est.loss_curve_ < 0.2 * est.loss_curve_[0])[0])
+
+
 def test_fixed_init_depth_three_plateaus_longer_then_completes():
-    """Depth 3 at the depth-1 init: a long rank-one plateau (measured: iterations 300-4300)."""
+    """Depth 3 at the depth-1 init: a rank-one plateau two orders of magnitude longer.
+
+    Measured plateau ends: 1900-5200 iterations over seeds 0-2 (2200 for seed 0)
+    at the fixed init against 14-23 at the matched one; where in that range it
+    ends moves with the platform's rounding, so the test compares the two.
+    """
     X, truth = make_low_multilinear_rank(
         (10, 9, 8), (2, 2, 2), observed_fraction=0.6, random_state=0
     )
@@ -174,7 +184,7 @@ def test_fixed_init_depth_three_plateaus_longer_then_completes():
         fixed = DeepTucker(init_scaling="fixed", max_iter=6000, **kw).fit(X)
     matched = DeepTucker(max_iter=3000, **kw).fit(X)
     assert matched.n_iter_ < 1000 and matched.loss_curve_[-1] < 1e-4 * matched.loss_curve_[0]
-    assert fixed.loss_curve_[3000] > 0.2 * fixed.loss_curve_[0]  # still on the plateau
+    assert _plateau_exit(fixed) > 20 * _plateau_exit(matched)
     assert fixed.multilinear_rank_ == (2, 2, 2)
     assert _missing_error(fixed, X, truth) <= 1e-2  # measured 4e-3
 

@@ -24,8 +24,7 @@ from unittest import mock
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from sktensorflow import DeflationFlowCP, OverparamCP
-from sktensorflow import _symmetric_rank
+from sktensorflow import DeflationFlowCP, OverparamCP, _symmetric_rank
 
 SOURCES = {"exponential": (3, 2.0), "laplace": (4, 3.0)}
 SETTINGS = (  # estimator, law, n_samples, n_features, n_sources, noise sigma

@@ -30,9 +30,13 @@ output): under the flow, depth 2 ends with exactly as many slices above half
 the largest as the true rank, (3, 3, 3), and depth 1 with about twice as many,
 (6, 6, 7); at a share of 0.1 nearly every slice still counts at both depths,
 because the slices that do not grow keep their initial norm, here a tenth of
-the largest. Depth 3 at this initialization is still on its initial plateau
-when the budget runs out (a rank-one fit, error 0.8 on the missing entries): a
-deeper model starts from a smaller product. Minibatch Adam completes the
+the largest. Depth 3 at this initialization has fitted one component and sits
+on the next plateau when the budget runs out (a rank-one fit, error 0.8 on the
+missing entries): once one component is large, the explicit flow's stable step
+is about 0.4, while the next component needs a flow time of the order of the
+first plateau's (10⁹) to grow from its start. At ``init_scale=0.3`` every depth
+completes the tensor and the active slices fall 10 → 6 → 3 (median over five
+trials, ``benchmarks/bench_deep_tucker_depth.py``). Minibatch Adam completes the
 tensor at every depth (errors about 1e-2) but keeps all slices above half the
 largest: its steps are normalized per parameter, so small slices grow about as
 fast as large ones and the sparsity is not visible.

@@ -17,7 +17,9 @@ relative error on the held-out entries (model values from
 few minutes: the rows compare cost and memory, not converged accuracy.
 
 Run ``python benchmarks/bench_entries.py`` (``--shape 200,200,50`` for a
-quick look, ``--json out.json`` to save the table).
+quick look, ``--json out.json`` to save the table; ``--backend pytorch`` and
+``--device cuda:0`` for the same fits on the pytorch backend and on a GPU,
+where ``tracemalloc`` sees numpy's allocations only).
 """
 
 import argparse
@@ -28,9 +30,10 @@ import warnings
 
 import numpy as np
 import sparse
+import tensorly as tl
 from sklearn.exceptions import ConvergenceWarning
 
-from sktensorflow import DeepTucker, TubalFactorizer
+from sktensorflow import DeepTucker, TubalFactorizer, _backend
 
 RANK = 3
 NOISE = 0.05
@@ -77,15 +80,17 @@ def _measure(fit):
     return predict, seconds, peak
 
 
-def run_deep_tucker(X, test, max_iter):
-    est = DeepTucker(width=8, max_iter=max_iter, random_state=0)
+def run_deep_tucker(X, test, max_iter, **placement):
+    est = DeepTucker(width=8, max_iter=max_iter, random_state=0, **placement)
     predict, seconds, peak = _measure(lambda: est.fit(X).predict_entries)
-    return "DeepTucker(width=8)", est, predict(test[0]), seconds, peak
+    predicted = np.asarray(_backend.to_numpy(predict(test[0])))
+    return "DeepTucker(width=8)", est, predicted, seconds, peak
 
 
-def run_tubal(X, test, max_iter):
-    est = TubalFactorizer(tube_axis=2, max_iter=max_iter, random_state=0)
+def run_tubal(X, test, max_iter, **placement):
+    est = TubalFactorizer(tube_axis=2, max_iter=max_iter, random_state=0, **placement)
     completed, seconds, peak = _measure(lambda: est.fit_complete(X))
+    completed = np.asarray(_backend.to_numpy(completed))
     return "TubalFactorizer(tube_axis=2)", est, completed[tuple(test[0].T)], seconds, peak
 
 
@@ -94,19 +99,29 @@ def main():
     parser.add_argument("--shape", default="500,500,100")
     parser.add_argument("--fraction", type=float, default=0.01)
     parser.add_argument("--max-iter", type=int, default=40)
+    parser.add_argument("--backend", default="numpy", help="tensorly backend of the fits")
+    parser.add_argument("--device", default=None, help='torch device, e.g. "cuda:0"')
+    parser.add_argument("--estimators", default="DeepTucker,TubalFactorizer")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    placement = {"backend": args.backend, "device": args.device}
+    where = args.backend if args.device is None else f"{args.backend} {args.device}"
+    runners = {"DeepTucker": run_deep_tucker, "TubalFactorizer": run_tubal}
+    if args.backend != "numpy":  # load the backend before the measurements
+        tl.set_backend(args.backend)
+        tl.set_backend("numpy")
     shape = tuple(int(n) for n in args.shape.split(","))
     X, test = planted_entries(shape, args.fraction, n_test=20_000)
     entries_mb = (X.coords.nbytes + X.data.nbytes) / 2**20
     dense_mb = 8 * np.prod(shape) / 2**20
     rows = []
-    for runner in (run_deep_tucker, run_tubal):
-        name, est, predicted, seconds, peak = runner(X, test, args.max_iter)
+    for runner in (runners[name] for name in args.estimators.split(",")):
+        name, est, predicted, seconds, peak = runner(X, test, args.max_iter, **placement)
         error = np.linalg.norm(predicted - test[1]) / np.linalg.norm(test[1])
         rows.append(
             {
                 "estimator": name,
+                "backend": where,
                 "shape": "x".join(map(str, shape)),
                 "observed": X.nnz,
                 "iters": est.n_iter_,

@@ -20,7 +20,11 @@ does not depend on ``n``.
 
 Run ``python benchmarks/bench_scale.py`` (``--sizes 1e5,3e5`` for a quick
 look, ``--scheduler threads --workers 2`` or a ``dask.distributed`` client
-for parallel passes).
+for parallel passes, ``--backend pytorch`` for the same fit on the pytorch
+backend: the packed moment stays on the host, where each step's
+contractions are computed and moved to the backend, so the rows compare the
+loop's overhead on the two backends; ``tracemalloc`` sees numpy's
+allocations only, so the peak leaves out torch's).
 """
 
 import argparse
@@ -31,6 +35,7 @@ import tracemalloc
 import dask
 import dask.array as da
 import numpy as np
+import tensorly as tl
 
 from sktensorflow import OverparamCP
 
@@ -52,18 +57,22 @@ def lazy_samples(n, d, chunk, seed=0):
     return da.map_blocks(_chunk, chunks=chunks, dtype=np.float64, A=A, seed=seed + 1), A
 
 
-def run(n, d, chunk, max_iter):
+def run(n, d, chunk, max_iter, backend="numpy"):
     X, A = lazy_samples(n, d, chunk)
-    est = OverparamCP(width=10, tensor="cumulant", order=3, max_iter=max_iter, random_state=0)
+    est = OverparamCP(
+        width=10, tensor="cumulant", order=3, max_iter=max_iter, random_state=0, backend=backend
+    )
     tracemalloc.start()
     start, cpu = time.perf_counter(), time.process_time()
     est.fit(X)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    cos = np.abs(A.T @ est.components_.T).max(axis=1) if est.rank_ else np.zeros(3)
+    components = np.asarray(est.components_)  # a torch tensor on the pytorch backend
+    cos = np.abs(A.T @ components.T).max(axis=1) if est.rank_ else np.zeros(3)
     chunk_mb = chunk * d * 8 / 2**20
     return {
+        "backend": backend,
         "n": n,
         "chunk MB": round(chunk_mb, 1),
         "fit s": round(seconds, 1),
@@ -85,12 +94,16 @@ def main():
     parser.add_argument("--max-iter", type=int, default=2000)
     parser.add_argument("--scheduler", default="synchronous")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--backend", default="numpy", help="tensorly backend of the fit")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
+    if args.backend != "numpy":  # load the backend before the measurements
+        tl.set_backend(args.backend)
+        tl.set_backend("numpy")
     with dask.config.set(scheduler=args.scheduler, num_workers=args.workers):
         for size in args.sizes.split(","):
-            rows.append(run(int(float(size)), args.d, args.chunk, args.max_iter))
+            rows.append(run(int(float(size)), args.d, args.chunk, args.max_iter, args.backend))
             if len(rows) > 1:  # CPU time of the added samples: the passes over the data
                 extra = rows[-1]["cpu s"] - rows[-2]["cpu s"]
                 rows[-1]["marginal cpu s per 1e6"] = round(

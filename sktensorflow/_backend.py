@@ -135,6 +135,57 @@ def on_host():
     return tl.get_backend() == "numpy"
 
 
+def take_rows(A, index):
+    """Rows ``index`` (host integers, repeats allowed) of the backend matrix ``A``.
+
+    A gather on every backend with integer-array indexing (numpy, pytorch,
+    jax, cupy); elsewhere the product with a one-hot ``(len(index), n)`` matrix.
+
+    Examples
+    --------
+    >>> take_rows(np.arange(6.0).reshape(3, 2), np.array([2, 0, 2])).tolist()
+    [[4.0, 5.0], [0.0, 1.0], [4.0, 5.0]]
+    """
+    name = tl.get_backend()
+    if name == "pytorch":
+        import torch
+
+        return torch.index_select(A, 0, torch.as_tensor(index, device=A.device))
+    if name in ("numpy", "jax", "cupy"):
+        return A[index]
+    return tl.dot(_one_hot(index, tl.shape(A)[0], A), A)
+
+
+def add_rows(acc, index, rows):
+    """``acc`` with row ``b`` of ``rows`` added to its row ``index[b]`` (repeats accumulate).
+
+    May update ``acc`` in place (numpy, pytorch); use the returned array.
+
+    Examples
+    --------
+    >>> add_rows(np.zeros((3, 1)), np.array([2, 0, 2]), np.ones((3, 1))).ravel().tolist()
+    [1.0, 0.0, 2.0]
+    """
+    name = tl.get_backend()
+    if name == "numpy":
+        np.add.at(acc, index, rows)
+        return acc
+    if name == "pytorch":
+        import torch
+
+        return acc.index_add_(0, torch.as_tensor(index, device=acc.device), rows)
+    if name == "jax":
+        return acc.at[index].add(rows)
+    return acc + tl.dot(tl.transpose(_one_hot(index, tl.shape(acc)[0], rows)), rows)
+
+
+def _one_hot(index, n, like):
+    """``(len(index), n)`` matrix with a one in column ``index[b]`` of row ``b``, like ``like``."""
+    S = np.zeros((len(index), n))
+    S[np.arange(len(index)), index] = 1.0
+    return tl.tensor(S, **tl.context(like))
+
+
 #: ``(dtype, device)`` new backend arrays are created with (see :func:`precision_context`).
 _PRECISION = contextvars.ContextVar("sktensorflow_precision", default=(np.dtype(np.float64), None))
 

@@ -84,7 +84,8 @@ class SymmetricRankMixin:
         self._weight_scale = float(np.abs(np.append(weights, self._free_weights)).max(initial=0.0))
         vars(self).pop("_noise_target", None)
         splits = vars(self).pop("_noise_splits", [])
-        self._weight_errors_free = sn.weight_errors(splits, self._to_backend(self._free_components.T))
+        free = self._to_backend(self._free_components.T)
+        self._weight_errors_free = sn.weight_errors(splits, free)
         self._signs_host = signs
         self.effective_rank_ = effective_rank(np.abs(weights)) if weights.size else 0.0
         self._set_kept()

@@ -30,7 +30,7 @@ from .. import _backend
 from ._minibatch import entry_batches, with_batches
 from ._problem import Problem, initial_rate
 from .deep_tucker import PLATEAU_SHARE, compressed_core, split_params
-from .deep_tucker_entries import MINIBATCH_SOLVERS, _factors, _selection, entries_loss_and_grad
+from .deep_tucker_entries import MINIBATCH_SOLVERS, _factors, entries_loss_and_grad
 from .deep_tucker_escape import reseed
 from .deep_tucker_init import spectral_scale
 from .sparse_unfold import unexplained_direction_entries
@@ -49,20 +49,11 @@ __all__ = [
 MIN_CHUNK_FLOATS, MAX_CHUNK_FLOATS = 2**15, 2**20
 
 
-def _chunk(G, dims, n_entries):
-    """Entries per chunk for a core ``G``, tensor shape ``dims`` and ``n_entries`` entries."""
+def _chunk(G, n_entries):
+    """Entries per chunk for a core ``G`` and ``n_entries`` entries."""
     inner = math.prod(tl.shape(G)[1:])
-    if not _backend.on_host():  # gathers and scatters are (chunk, n_k) products there
-        inner = max(inner, max(dims))
     budget = min(max(n_entries, MIN_CHUNK_FLOATS), MAX_CHUNK_FLOATS)
     return max(1, budget // max(inner, 1))
-
-
-def _gather(A, index):
-    """Rows ``index`` (host ints) of the backend matrix ``A``."""
-    if _backend.on_host():
-        return A[index]
-    return tl.dot(_selection(index, tl.shape(A)[0], A), A)
 
 
 def _scatter_add(acc, index, g):
@@ -76,7 +67,7 @@ def _scatter_add(acc, index, g):
         S_t = sp.csr_array((np.ones(B), (index - low, np.arange(B))), shape=(high - low, B))
         acc[low:high] += S_t @ g
         return acc
-    return acc + tl.dot(tl.transpose(_selection(index, tl.shape(acc)[0], g)), g)
+    return _backend.add_rows(acc, index, g)
 
 
 def _forward(T, rows):
@@ -104,8 +95,9 @@ def _values(P, factors, coords, chunk):
     out = []
     for start in range(0, coords[0].shape[0], chunk):
         part = slice(start, start + chunk)
-        rows = [_gather(U, c[part]) for U, c in zip(factors[1:], coords[1:], strict=True)]
-        out.append(_forward(_gather(P, coords[0][part]), rows)[0])
+        pairs = zip(factors[1:], coords[1:], strict=True)
+        rows = [_backend.take_rows(U, c[part]) for U, c in pairs]
+        out.append(_forward(_backend.take_rows(P, coords[0][part]), rows)[0])
     return tl.concatenate(out) if out else tl.zeros((0,), **tl.context(P))
 
 
@@ -125,8 +117,7 @@ def observed_values(params, coords, *, depth, form="product"):
     G, chains = split_params(params, len(coords), depth)
     factors, _ = _factors(chains, form)
     P = tl.dot(factors[0], tl.reshape(G, (tl.shape(G)[0], -1)))
-    dims = [tl.shape(U)[0] for U in factors]
-    chunk = _chunk(G, dims, coords[0].shape[0])
+    chunk = _chunk(G, coords[0].shape[0])
     return _backend.to_numpy(_values(P, factors, coords, chunk))
 
 
@@ -157,13 +148,13 @@ def observed_loss_and_grad(params, coords, values, coef, *, depth, form="product
     factors, backs = _factors(chains, form)
     G0 = tl.reshape(G, (tl.shape(G)[0], -1))
     P = tl.dot(factors[0], G0)
-    dims = [tl.shape(U)[0] for U in factors]
-    chunk, loss = _chunk(G, dims, coords[0].shape[0]), 0.0
+    chunk, loss = _chunk(G, coords[0].shape[0]), 0.0
     grad_P, grad_U = tl.zeros_like(P), [tl.zeros_like(U) for U in factors[1:]]
     for start in range(0, coords[0].shape[0], chunk):
         part = slice(start, start + chunk)
-        rows = [_gather(U, c[part]) for U, c in zip(factors[1:], coords[1:], strict=True)]
-        x_hat, saved = _forward(_gather(P, coords[0][part]), rows)
+        pairs = zip(factors[1:], coords[1:], strict=True)
+        rows = [_backend.take_rows(U, c[part]) for U, c in pairs]
+        x_hat, saved = _forward(_backend.take_rows(P, coords[0][part]), rows)
         r = x_hat - values[part]
         loss += 0.5 * coef * float(tl.sum(r * r))
         gT, grad_rows = _backward(rows, saved, coef * r)

@@ -64,7 +64,7 @@ class Problem:
         meaningful (used by step rules that test for sufficient decrease).
     rounding : float, default=1.0
         Machine epsilon of the iterates' dtype relative to float64's (set by
-        the loop with :func:`precision_ratio`): the step rules' rounding
+        the loop with ``precision_ratio``): the step rules' rounding
         thresholds, ``loss_atol`` included, are multiplied by it.
     heldout_loss : callable or None, default=None
         ``heldout_loss(params) -> float``: the loss on entries withheld from

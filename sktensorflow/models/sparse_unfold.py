@@ -66,7 +66,7 @@ def top_left_vector(A):
     """Top singular value and left singular vector of a sparse ``A``, from its short side.
 
     The same computation as the dense
-    :func:`~sktensorflow.models.deep_tucker_escape._top_left_vector`, with the
+    ``deep_tucker_escape._top_left_vector``, with the
     Gram matrix formed as a sparse product.
     """
     if min(A.shape) > GRAM_LIMIT:

@@ -21,6 +21,7 @@ __all__ = [
     "POWER_STEPS",
     "SEED_SHARE",
     "reseed",
+    "stands_out",
     "unexplained_direction",
 ]
 
@@ -55,11 +56,22 @@ def _structured(E):
     for mode in range(E.ndim):
         A = tl.unfold(E, mode)
         sigma, u = _top_left_vector(A)
-        n, m = A.shape
-        noise_share = (math.sqrt(n) + math.sqrt(m)) ** 2 / (n * m)
-        structured |= sigma**2 >= min(NOISE_MARGIN * noise_share, MAX_SHARE) * total
+        structured |= stands_out(sigma, tl.shape(A), total)
         vectors.append(u)
     return vectors if structured else None
+
+
+def stands_out(sigma, shape, total):
+    """Whether the top singular value ``sigma`` of an unfolding of ``shape`` exceeds noise.
+
+    Noise of energy ``total`` spread over an ``n x m`` unfolding has a top
+    singular value of about ``sqrt(total) (sqrt(n) + sqrt(m)) / sqrt(n m)``;
+    ``sigma²`` must exceed ``NOISE_MARGIN`` times that share of ``total``
+    (capped at ``MAX_SHARE`` of it).
+    """
+    n, m = shape
+    noise_share = (math.sqrt(n) + math.sqrt(m)) ** 2 / (n * m)
+    return sigma**2 >= min(NOISE_MARGIN * noise_share, MAX_SHARE) * total
 
 
 def _contract_except(E, vectors, skip):

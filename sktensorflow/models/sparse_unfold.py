@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from .deep_tucker_escape import MAX_SHARE, NOISE_MARGIN, POWER_STEPS
+from .deep_tucker_escape import POWER_STEPS, stands_out
 
 __all__ = [
     "GRAM_LIMIT",
@@ -126,9 +126,7 @@ def _structured(coords, values, shape):
     for mode in range(len(shape)):
         A = unfolding(coords, values, shape, mode)
         sigma, u = top_left_vector(A)
-        n, m = A.shape
-        noise_share = (math.sqrt(n) + math.sqrt(m)) ** 2 / (n * m)
-        structured |= sigma**2 >= min(NOISE_MARGIN * noise_share, MAX_SHARE) * total
+        structured |= stands_out(sigma, A.shape, total)
         vectors.append(u)
     return vectors if structured else None
 

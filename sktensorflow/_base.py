@@ -60,14 +60,6 @@ def _in_package(module_name):
     return module_name == __package__ or module_name.startswith(__package__ + ".")
 
 
-def _to_namespace(value, backend, precision=None):
-    """A host array (or nested lists of them) in the array type of ``backend``.
-
-    As ``precision``'s dtype, on its output device (see :mod:`sktensorflow._precision`).
-    """
-    return _precision.to_output(value, backend, precision)
-
-
 class BaseOverparam(
     WarmStartMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -151,7 +143,9 @@ class BaseOverparam(
         new = {name: vars(work)[name] for name in created}
         for name in self._model_attributes:
             if name in new:
-                new[name] = _to_namespace(new[name], work._backend_name, work._fit_precision)
+                new[name] = _precision.to_output(
+                    new[name], work._backend_name, work._fit_precision
+                )
         for name in getattr(self, "_fitted_names", ()):
             vars(self).pop(name, None)
         vars(self).update(new, _fitted_names=tuple(created))
@@ -200,7 +194,7 @@ class BaseOverparam(
         changed = {k: v for k, v in vars(work).items() if k not in before or v is not before[k]}
         for name in self._model_attributes:
             if name in changed:
-                changed[name] = _to_namespace(
+                changed[name] = _precision.to_output(
                     changed[name], self._backend_name, vars(self).get("_fit_precision")
                 )
         names = (*self._fitted_names, *(k for k in changed if k not in self._fitted_names))

@@ -3,20 +3,21 @@
 The model's value at the entry ``(i_0, ..., i_{N-1})`` is
 ``G ×_0 u_0ᵀ ×_1 u_1ᵀ ⋯`` with ``u_k`` row ``i_k`` of the end-to-end factor
 ``U_k`` (:mod:`sktensorflow.models.deep_tucker`). For a batch of ``B``
-entries the rows are gathered as ``R_k = S_k U_k`` with ``S_k`` the ``(B, n_k)``
-selection matrix (a product, so every tensorly backend runs it), and the core
-is contracted with them one mode at a time, keeping the batch axis:
+entries the rows are gathered, ``R_k = U_k[i_k]`` (``_backend.take_rows``),
+and the core is contracted with them one mode at a time, keeping the batch axis:
 ``T_1 = R_0 G_(0)``, ``T_{k+1}[b, ·] = Σ_a T_k[b, a, ·] R_k[b, a]``. The cost
 is ``O(B · prod(widths))`` for the first contraction, less for the others,
 plus the factors' ``O(n_k · w_k²)`` per matrix, never the size of the tensor.
 Reverse-mode differentiation of the same steps gives ``∂ℓ/∂G`` and
-``∂ℓ/∂R_k``; ``∂ℓ/∂U_k = S_kᵀ ∂ℓ/∂R_k`` goes through each chain as in the full
-model.
+``∂ℓ/∂R_k``; ``∂ℓ/∂U_k``, the rows of ``∂ℓ/∂R_k`` added at ``i_k``
+(``_backend.add_rows``), goes through each chain as in the
+full model.
 """
 
 import numpy as np
 import tensorly as tl
 
+from .. import _backend
 from ._minibatch import entry_batches, with_batches
 from .deep_tucker import (
     _column_backward,
@@ -44,13 +45,6 @@ def _factors(chains, form):
             backs.append(lambda g, c=chain, q=partials: _product_backward(c, q, g))
         factors.append(U)
     return factors, backs
-
-
-def _selection(index, n, like):
-    """``(B, n)`` matrix with a one in column ``index[b]`` of row ``b``, on ``like``'s backend."""
-    S = np.zeros((index.shape[0], n))
-    S[np.arange(index.shape[0]), index] = 1.0
-    return tl.tensor(S, **tl.context(like))
 
 
 def _contract(G, rows):
@@ -115,18 +109,16 @@ def entries_loss_and_grad(params, coords, values, coef, *, depth, form="product"
     """
     G, chains = split_params(params, len(coords), depth)
     factors, backs = _factors(chains, form)
-    rows = [
-        tl.dot(_selection(np.asarray(c), tl.shape(U)[0], G), U)
-        for c, U in zip(coords, factors, strict=True)
-    ]
+    coords = [np.asarray(c) for c in coords]
+    rows = [_backend.take_rows(U, c) for c, U in zip(coords, factors, strict=True)]
     x_hat, saved = _contract(G, rows)
     r = x_hat - tl.tensor(np.asarray(values, dtype=float), **tl.context(G))
     loss = 0.5 * coef * float(tl.sum(r * r))
     grad_G, grad_rows = _backward(G, rows, saved, coef * r)
     grads = [grad_G]
     for c, U, gR, back in zip(coords, factors, grad_rows, backs, strict=True):
-        S = _selection(np.asarray(c), tl.shape(U)[0], G)
-        grads.extend(back(tl.dot(tl.transpose(S), gR)))
+        zero = tl.zeros(tl.shape(U), **tl.context(G))
+        grads.extend(back(_backend.add_rows(zero, c, gR)))
     return loss, tuple(grads)
 
 
